@@ -1,0 +1,5 @@
+"""``python -m kubeha_tui``."""
+
+from kubeha_tui.cli import main
+
+raise SystemExit(main())

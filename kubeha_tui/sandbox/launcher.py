@@ -1,0 +1,78 @@
+"""``kubeha-tui sandbox up|down``: start and stop a local cluster in a directory.
+
+The state file ``DIR/sandbox.json`` records every process started (pid and
+kernel start time) and the environment lines to use it, so ``down`` stops
+exactly those processes and nothing else. The fleet and Kubernetes sandbox
+servers plug in here next to Ceph.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.procs import ProcRecord, is_running, stop
+
+STATE_FILE = "sandbox.json"
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    root: Path
+    records: tuple[ProcRecord, ...]
+    env: dict[str, str]
+
+    def shell_lines(self) -> str:
+        """``NAME=value; export NAME`` lines, as ssh-agent prints them, for ``eval``."""
+        return "".join(f"{k}={shlex.quote(v)}; export {k};\n" for k, v in self.env.items())
+
+    def running(self) -> list[ProcRecord]:
+        return [r for r in self.records if is_running(r)]
+
+
+def read_state(root: Path) -> SandboxState | None:
+    path = root / STATE_FILE
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    records = tuple(ProcRecord(**r) for r in doc["records"])
+    return SandboxState(root, records, dict(doc["env"]))
+
+
+def up(root: Path, *, attached: bool) -> SandboxState:
+    """Start the sandbox in ``root``; when it already runs there, return its state."""
+    root = root.resolve()
+    state = read_state(root)
+    if state is not None:
+        if state.running() and len(state.running()) == len(state.records):
+            return state
+        down(root)
+    root.mkdir(parents=True, exist_ok=True)
+    ceph = CephSandbox(root / "ceph", attached=attached)
+    try:
+        ceph.start()
+    except Exception:
+        stop(ceph.records)
+        raise
+    state = SandboxState(root, tuple(ceph.records), ceph.env())
+    doc = {"records": [r.to_json() for r in state.records], "env": state.env}
+    (root / STATE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    return state
+
+
+def down(root: Path) -> list[str]:
+    """Stop the sandbox's own processes; returns those that needed SIGKILL."""
+    root = root.resolve()
+    state = read_state(root)
+    if state is None:
+        raise SandboxError(f"no sandbox in {root} (no {STATE_FILE})")
+    killed = stop(state.records)
+    (root / STATE_FILE).unlink()
+    return killed

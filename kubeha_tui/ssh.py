@@ -1,0 +1,437 @@
+"""SSH to a stack node with paramiko: host-key checks, channels and reconnects.
+
+- Hosts resolve through ``~/.ssh/config`` (Host, HostName, User, Port,
+  IdentityFile, ProxyJump); keys come from ``--identity``, that config, the
+  agent (``SSH_AUTH_SOCK``) or the default key files.
+- Host keys are checked against known_hosts: unknown keys are refused with
+  their fingerprint unless ``accept_new_host_key`` records them; a changed
+  key is always refused.
+- One shared connection serves exec streams (``fleetctl fd-forward``),
+  direct-tcpip channels and local 127.0.0.1 forwards, and plain commands
+  with a timeout. A dropped connection is reported and re-opened on the next
+  use, with exponential backoff between failed attempts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from kubeha_tui.config import DEFAULT_SSH_USER, SSHTarget, parse_ssh_target
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+MAX_OUTPUT = 4 * 1024 * 1024
+
+
+class SSHError(Exception):
+    """SSH failed; the message says what and what to try."""
+
+
+class HostKeyUnknown(SSHError):
+    pass
+
+
+class HostKeyChanged(SSHError):
+    pass
+
+
+class SSHUnavailable(SSHError):
+    """The connection is down and the next attempt is not due yet."""
+
+
+class SSHTimeout(SSHError):
+    pass
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's ``SHA256:...`` fingerprint."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A host as ``~/.ssh/config`` resolves it."""
+
+    alias: str
+    hostname: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...] = ()
+    proxy_jump: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+
+def resolve_host(target: SSHTarget, ssh_config: Path | None = None) -> HostSpec:
+    """Apply ``~/.ssh/config`` to a target; explicit user and port win."""
+    path = ssh_config or Path("~/.ssh/config").expanduser()
+    cfg = paramiko.SSHConfig.from_path(str(path)) if path.exists() else paramiko.SSHConfig()
+    found = cfg.lookup(target.host)
+    jump = found.get("proxyjump", "")
+    return HostSpec(
+        alias=target.host,
+        hostname=found.get("hostname", target.host),
+        port=target.port or int(found.get("port", 22)),
+        user=target.user or found.get("user") or DEFAULT_SSH_USER,
+        identity_files=tuple(os.path.expanduser(p) for p in found.get("identityfile", [])),
+        proxy_jump=tuple(
+            h.strip() for h in jump.split(",") if h.strip() and jump.lower() != "none"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SSHOptions:
+    target: SSHTarget
+    identity: str | None = None
+    known_hosts: str | None = None  # default ~/.ssh/known_hosts
+    accept_new_host_key: bool = False
+    ssh_config: Path | None = None
+    timeout: float = 10.0
+    keepalive: int = 15
+    allow_agent: bool = True
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
+
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Unknown host: refuse with the fingerprint, or record it when allowed."""
+
+    def __init__(self, path: Path, accept_new: bool) -> None:
+        self.path, self.accept_new = path, accept_new
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        fp = f"{key.get_name()} key {fingerprint(key)}"
+        if not self.accept_new:
+            raise HostKeyUnknown(
+                f"host {hostname} is not in {self.path}; its {fp}. If that is the node's "
+                "key, run again with --accept-new-host-key to record it."
+            )
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self.path.open("a") as out:
+            out.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        log.warning("recorded new host key for %s (%s) in %s", hostname, fp, self.path)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class SSHSession:
+    """One shared connection to ``options.target``, re-opened when it drops.
+
+    ``on_state(state, reason)`` is called with ``connected`` or
+    ``unreachable`` whenever that changes (from whichever thread noticed).
+    """
+
+    options: SSHOptions
+    on_state: Callable[[str, str | None], None] | None = None
+    _client: paramiko.SSHClient | None = field(default=None, init=False)
+    _jumps: list[paramiko.SSHClient] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _failures: int = field(default=0, init=False)
+    _next_attempt: float = field(default=0.0, init=False)
+    _last_error: str | None = field(default=None, init=False)
+    _state: str = field(default="connecting", init=False)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def _set_state(self, state: str, reason: str | None) -> None:
+        if (state, reason) != (self._state, self._last_error if state != "connected" else None):
+            log.info("ssh %s: %s%s", self.options.target, state, f" ({reason})" if reason else "")
+        self._state = state
+        if self.on_state:
+            self.on_state(state, reason)
+
+    # -- connecting ------------------------------------------------------------
+
+    def _open(self, spec: HostSpec, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+        opts = self.options
+        client = paramiko.SSHClient()
+        path = opts.known_hosts_path
+        if path.exists():
+            client.load_host_keys(str(path))
+        client.set_missing_host_key_policy(_HostKeyPolicy(path, opts.accept_new_host_key))
+        keys = [opts.identity] if opts.identity else list(spec.identity_files)
+        keys = [os.path.expanduser(k) for k in keys]
+        for key in keys:
+            if not os.path.exists(key):
+                raise SSHError(f"identity file {key} does not exist")
+        if not keys:
+            keys = [k for k in map(os.path.expanduser, DEFAULT_KEY_FILES) if os.path.exists(k)]
+        try:
+            client.connect(
+                spec.hostname, spec.port, username=spec.user, key_filename=keys or None,  # type: ignore[arg-type]  # paramiko takes a list too
+                allow_agent=opts.allow_agent, look_for_keys=False, sock=sock,
+                timeout=opts.timeout, banner_timeout=opts.timeout, auth_timeout=opts.timeout,
+                channel_timeout=opts.timeout,
+            )  # fmt: skip
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyChanged(
+                f"WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for {spec.hostname}:{spec.port}. "
+                f"It now offers {exc.key.get_name()} key {fingerprint(exc.key)}, but "
+                f"{path} records {fingerprint(exc.expected_key)}. Someone could be intercepting "
+                "the connection, or the node was rebuilt; refusing to connect. If the change is "
+                "expected, remove the old line from known_hosts (ssh-keygen -R HOST)."
+            ) from None
+        except SSHError:
+            client.close()
+            raise
+        except paramiko.PasswordRequiredException:
+            client.close()
+            raise SSHError(f"{spec}: the key needs a passphrase; add it to ssh-agent") from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise SSHError(
+                f"{spec}: authentication failed ({exc}); give a key with --identity or load it into ssh-agent"
+            ) from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            client.close()
+            raise SSHError(f"cannot reach {spec}: {exc or type(exc).__name__}") from None
+        transport = client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(self.options.keepalive)
+        return client
+
+    def _connect(self) -> paramiko.SSHClient:
+        spec = resolve_host(self.options.target, self.options.ssh_config)
+        jumps: list[paramiko.SSHClient] = []
+        sock: paramiko.Channel | None = None
+        try:
+            hops = [
+                resolve_host(parse_ssh_target(h), self.options.ssh_config) for h in spec.proxy_jump
+            ]
+            for hop in [*hops, spec]:
+                if jumps:
+                    sock = self._channel(jumps[-1], "direct-tcpip", (hop.hostname, hop.port))
+                client = self._open(hop, sock)
+                jumps.append(client)
+        except SSHError:
+            for c in jumps:
+                c.close()
+            raise
+        self._jumps = jumps[:-1]
+        return jumps[-1]
+
+    def _channel(
+        self, client: paramiko.SSHClient, kind: str, dest: tuple[str, int] | None = None
+    ) -> paramiko.Channel:
+        transport = client.get_transport()
+        if transport is None or not transport.is_active():
+            raise SSHError("connection closed")
+        try:
+            if kind == "session":
+                return transport.open_session(timeout=self.options.timeout)
+            return transport.open_channel(
+                kind, dest, ("127.0.0.1", 0), timeout=self.options.timeout
+            )
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            where = f" to {dest[0]}:{dest[1]}" if dest else ""
+            raise SSHError(f"cannot open {kind} channel{where}: {exc}") from None
+
+    def client(self) -> paramiko.SSHClient:
+        """The live connection; reconnects when it dropped and the backoff allows."""
+        with self._lock:
+            if self._client is not None:
+                transport = self._client.get_transport()
+                if transport is not None and transport.is_active():
+                    return self._client
+                self._drop("connection lost")
+            now = time.monotonic()
+            if now < self._next_attempt:
+                raise SSHUnavailable(
+                    f"{self._last_error}; retrying in {self._next_attempt - now:.0f}s"
+                )
+            try:
+                self._client = self._connect()
+            except SSHError as exc:
+                self._failures += 1
+                self._next_attempt = time.monotonic() + min(30.0, 0.5 * 2 ** (self._failures - 1))
+                self._last_error = str(exc)
+                self._set_state("unreachable", str(exc))
+                raise
+            self._failures, self._next_attempt, self._last_error = 0, 0.0, None
+            self._set_state("connected", None)
+            return self._client
+
+    def _drop(self, reason: str) -> None:
+        for c in [self._client, *self._jumps]:
+            if c is not None:
+                c.close()
+        self._client, self._jumps = None, []
+        self._last_error = reason
+        self._set_state("unreachable", reason)
+
+    def close(self) -> None:
+        with self._lock:
+            for c in [self._client, *self._jumps]:
+                if c is not None:
+                    c.close()
+            self._client, self._jumps = None, []
+
+    # -- channels --------------------------------------------------------------
+
+    def _open_channel(self, kind: str, dest: tuple[str, int] | None = None) -> paramiko.Channel:
+        """A channel on the live connection; one retry when the connection proves dead."""
+        for attempt in (1, 2):
+            client = self.client()
+            try:
+                return self._channel(client, kind, dest)
+            except SSHError:
+                transport = client.get_transport()
+                if attempt == 2 or (transport is not None and transport.is_active()):
+                    raise
+                with self._lock:
+                    if self._client is client:
+                        self._drop("connection lost")
+        raise AssertionError("unreachable")
+
+    def exec_stream(self, command: str) -> paramiko.Channel:
+        """Run ``command`` remotely; its stdin/stdout are the returned socket-like channel."""
+        chan = self._open_channel("session")
+        chan.settimeout(self.options.timeout)
+        chan.exec_command(command)
+        return chan
+
+    def direct_tcpip(self, host: str, port: int) -> paramiko.Channel:
+        """A socket-like channel to ``host:port``, resolved and dialled by the remote side."""
+        chan = self._open_channel("direct-tcpip", (host, port))
+        chan.settimeout(self.options.timeout)
+        return chan
+
+    def forward(self, host: str, port: int) -> LocalForward:
+        """A 127.0.0.1 listener whose connections go to ``host:port`` via the remote side."""
+        return LocalForward(self, host, port)
+
+    def run(self, command: str, timeout: float = 15.0) -> CommandResult:
+        """Run a command and collect its output (capped), or raise SSHTimeout."""
+        chan = self._open_channel("session")
+        deadline = time.monotonic() + timeout
+        try:
+            chan.exec_command(command)
+            out, err = bytearray(), bytearray()
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                if (
+                    chan.exit_status_ready()
+                    and not chan.recv_ready()
+                    and not chan.recv_stderr_ready()
+                ):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SSHTimeout(f"{command!r} on {self.options.target} took over {timeout:g}s")
+                select.select([chan], [], [], min(left, 0.5))
+                if len(out) > MAX_OUTPUT:
+                    del out[: len(out) - MAX_OUTPUT]
+            return CommandResult(
+                chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
+            )
+        finally:
+            chan.close()
+
+
+class LocalForward:
+    """Listens on 127.0.0.1:<free port>; each connection gets its own direct-tcpip channel."""
+
+    def __init__(self, session: SSHSession, host: str, port: int) -> None:
+        self.session, self.remote = session, (host, port)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.5)
+        self.port: int = self._server.getsockname()[1]
+        self._closed = threading.Event()
+        self._thread = threading.Thread(
+            target=self._accept_loop, name=f"forward-{port}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            chan = self.session.direct_tcpip(*self.remote)
+        except SSHError as exc:
+            log.warning("forward to %s:%s failed: %s", *self.remote, exc)
+            conn.close()
+            return
+        pump(conn, chan, self._closed)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+        self._thread.join(timeout=2)
+
+
+def pump(conn: socket.socket, chan: paramiko.Channel, stop: threading.Event) -> None:
+    """Copy bytes both ways until both directions reached EOF, honouring half-close."""
+    open_in, open_out = True, True  # conn -> chan, chan -> conn
+    try:
+        while (open_in or open_out) and not stop.is_set():
+            readable, _, _ = select.select(
+                [s for s, o in ((conn, open_in), (chan, open_out)) if o], [], [], 0.5
+            )
+            if conn in readable:
+                data = conn.recv(65536)
+                if data:
+                    chan.sendall(data)
+                else:
+                    open_in = False
+                    chan.shutdown_write()
+            if chan in readable:
+                data = chan.recv(65536)
+                if data:
+                    conn.sendall(data)
+                else:
+                    open_out = False
+                    conn.shutdown(socket.SHUT_WR)
+    except OSError as exc:
+        log.debug("forward connection ended: %s", exc)
+    finally:
+        chan.close()
+        conn.close()

@@ -1,0 +1,1 @@
+"""Textual screens, widgets and styles (shipped as kubeha_tui.screens)."""

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything kubeha-tui needs on Debian 12, idempotently and quickly
+# when it is already there: the Debian packages, a venv made from
+# /usr/bin/python3 with only Debian's rados/rbd modules linked in, and the
+# project itself (editable) with its pinned dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+APT_PACKAGES=(
+  ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
+  openssh-server openssh-client tmux python3-venv
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "bootstrap: not root and no sudo" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = installed ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")'; then
+  echo "bootstrap: creating $VENV from /usr/bin/python3"
+  rm -rf "$VENV"
+  /usr/bin/python3 -m venv "$VENV"
+fi
+
+# Expose only rados and rbd from Debian's dist-packages, not the rest of it.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+for mod in rados rbd; do
+  so=$(ls /usr/lib/python3/dist-packages/"$mod".cpython-*.so)
+  ln -sfn "$so" "$site/$(basename "$so")"
+done
+
+# Reinstall only when the pins or the project metadata changed.
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
+stamp="$VENV/.kubeha-installed"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing kubeha-tui and its pinned dependencies"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
