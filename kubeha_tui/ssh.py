@@ -29,14 +29,17 @@ from pathlib import Path
 import paramiko
 
 from kubeha_tui.config import DEFAULT_SSH_USER, SSHTarget, parse_ssh_target
+from kubeha_tui.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 MAX_OUTPUT = 4 * 1024 * 1024
 
+StateCallback = Callable[[str, str | None], None]
 
-class SSHError(Exception):
+
+class SSHError(ServiceError):
     """SSH failed; the message says what and what to try."""
 
 
@@ -153,7 +156,7 @@ class SSHSession:
     """
 
     options: SSHOptions
-    on_state: Callable[[str, str | None], None] | None = None
+    on_state: StateCallback | None = None
     _client: paramiko.SSHClient | None = field(default=None, init=False)
     _jumps: list[paramiko.SSHClient] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)

@@ -85,26 +85,35 @@ def spawn(
     return proc, ProcRecord(name, proc.pid, start or 0)
 
 
-def stop(records: Iterable[ProcRecord], timeout: float = 10.0) -> list[str]:
-    """SIGTERM, then SIGKILL after ``timeout``, the recorded processes that still run.
+def stop(records: Iterable[ProcRecord], timeout: float = 5.0) -> list[str]:
+    """Stop the recorded processes that still run, in reverse start order.
 
-    Returns the names of the processes that had to be killed.
+    Clients go before the servers they report to (OSDs before the mon), so each
+    exits at once instead of waiting for a server that is gone. Each gets
+    SIGTERM, then SIGKILL after ``timeout``. Returns the names that needed SIGKILL.
     """
-    alive = [r for r in records if is_running(r)]
-    for rec in alive:
+    killed = []
+    for rec in reversed(list(records)):
+        if not is_running(rec):
+            _reap([rec])
+            continue
         _signal(rec, signal.SIGTERM)
+        if not _wait_gone(rec, timeout):
+            _signal(rec, signal.SIGKILL)
+            killed.append(rec.name)
+            _wait_gone(rec, 5.0)
+    return killed
+
+
+def _wait_gone(rec: ProcRecord, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while alive and time.monotonic() < deadline:
-        _reap(alive)
-        alive = [r for r in alive if is_running(r)]
-        if alive:
-            time.sleep(0.05)
-    for rec in alive:
-        _signal(rec, signal.SIGKILL)
-    while any(is_running(r) for r in alive) and time.monotonic() < deadline + 5:
-        _reap(alive)
-        time.sleep(0.02)
-    return [r.name for r in alive]
+    while True:
+        _reap([rec])
+        if not is_running(rec):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def _signal(rec: ProcRecord, sig: int) -> None:

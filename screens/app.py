@@ -1,0 +1,190 @@
+"""KubehaApp: one screen per area (MODES), the backend probes, keys and palette."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from kubeha_tui.config import Settings
+from kubeha_tui.errors import ServiceError
+from kubeha_tui.services import Probed, Services, build_services
+from kubeha_tui.status import BACKENDS, BackendStatus
+
+from .areas import CephScreen, ClusterScreen, FleetScreen, KubeScreen, WizardScreen
+from .base import AreaScreen
+from .help import HelpScreen, key_table
+from .messages import BackendProbed, SSHStateChanged
+
+log = logging.getLogger(__name__)
+
+SCREEN_TITLES = {
+    "cluster": "Cluster",
+    "fleet": "Fleet",
+    "kube": "Kubernetes",
+    "ceph": "Ceph",
+    "wizard": "Wizard",
+}
+FOOTER_LABELS = {"kube": "Kube"}  # short enough for the footer at 80 columns
+PROBE_EVERY = 5.0  # seconds between probes of a connected backend
+BACKOFF_MAX = 30.0
+
+
+class KubehaApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "kubeha-tui"
+    MODES = {
+        "cluster": ClusterScreen,
+        "fleet": FleetScreen,
+        "kube": KubeScreen,
+        "ceph": CephScreen,
+        "wizard": WizardScreen,
+    }
+    BINDINGS = [
+        *(
+            Binding(
+                str(n),
+                f"switch_mode('{mode}')",
+                FOOTER_LABELS.get(mode, title),
+                id=f"screen.{mode}",
+                tooltip=f"Go to the {title} screen",
+            )
+            for n, (mode, title) in enumerate(SCREEN_TITLES.items(), start=1)
+        ),
+        Binding("f1", "help", "Help", id="app.help", tooltip="Help for this screen"),
+        Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="Probe every backend now"),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit kubeha-tui (a --sandbox cluster stops too)",
+        ),
+    ]
+
+    backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True)
+
+    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.read_only = settings.read_only
+        self.services = services or build_services(settings, self._ssh_state_from_thread)
+        self._failures: dict[str, int] = {}
+        initial = {name: BackendStatus(name) for name in BACKENDS}
+        if self.services.ssh:
+            initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
+        self.set_reactive(KubehaApp.backends, initial)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.settings.screen)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.exit)
+        for name in BACKENDS:
+            self.probe(name)
+
+    def on_unmount(self) -> None:
+        self.services.close()
+
+    # -- probes: thread workers that only post messages ------------------------------
+
+    def probe(self, name: str) -> None:
+        service = self.services.by_name()[name]
+        self.run_worker(
+            partial(self._probe_in_thread, name, service),
+            name=f"probe {name}",
+            group=f"probe-{name}",
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _probe_in_thread(self, name: str, service: Probed) -> None:
+        try:
+            status = BackendStatus(name, "connected", service.probe())
+        except ServiceError as exc:
+            status = BackendStatus(name, "unreachable", str(exc))
+        except Exception as exc:  # a bug, not an outage: logged in full, shown in one line
+            log.exception("probe of %s failed", name)
+            status = BackendStatus(
+                name, "unreachable", f"unexpected error: {type(exc).__name__}: {exc}"
+            )
+        self.post_message(BackendProbed(status))
+
+    def _ssh_state_from_thread(self, state: str, reason: str | None) -> None:
+        self.post_message(SSHStateChanged(state, reason))
+
+    @on(BackendProbed)
+    def _backend_probed(self, message: BackendProbed) -> None:
+        status = message.status
+        previous = self.backends.get(status.name)
+        if previous != status:
+            log.info("%s", status.describe())
+        self.backends = {**self.backends, status.name: status}
+        failures = 0 if status.state == "connected" else self._failures.get(status.name, 0) + 1
+        self._failures[status.name] = failures
+        delay = PROBE_EVERY if not failures else min(BACKOFF_MAX, 2.0**failures)
+        # Rescheduled only once finished, so probes of one backend never overlap.
+        self.set_timer(delay, partial(self.probe, status.name), name=f"probe-{status.name}")
+
+    @on(SSHStateChanged)
+    def _ssh_state_changed(self, message: SSHStateChanged) -> None:
+        if message.state == "connected":
+            status = BackendStatus("ssh", "connected", str(self.settings.ssh))
+        else:
+            status = BackendStatus("ssh", "unreachable", message.reason or "")
+        self.backends = {**self.backends, "ssh": status}
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place an unexpected worker error reaches the user."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            log.error("worker %s failed: %r", event.worker.name, error)
+            self.notify(
+                f"{event.worker.name}: {error}", title="Error", severity="error", timeout=10
+            )
+
+    # -- actions ---------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        for name in BACKENDS:
+            self.probe(name)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        title = getattr(screen, "TITLE_TEXT", "kubeha-tui")
+        text = getattr(screen, "HELP", "")
+        self.push_screen(HelpScreen(title, text, key_table(screen)))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for mode, title in SCREEN_TITLES.items():
+            yield SystemCommand(
+                f"Go: {title}", f"Open the {title} screen", partial(self.switch_mode, mode)
+            )
+        yield SystemCommand("App: Refresh", "Probe every backend now", self.action_refresh)
+        yield SystemCommand("App: Help", "Keys and help for this screen", self.action_help)
+        if isinstance(screen, AreaScreen):
+            for binding in screen.offered_bindings():
+                yield SystemCommand(
+                    f"{screen.TITLE_TEXT}: {binding.description}",
+                    binding.tooltip or binding.description,
+                    partial(screen.run_action, binding.action),
+                )
+        yield from (
+            cmd for cmd in super().get_system_commands(screen) if cmd.title in {"Quit", "Keys"}
+        )

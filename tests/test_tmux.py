@@ -1,0 +1,74 @@
+"""End to end: the installed ``kubeha-tui --sandbox`` in a real terminal (tmux)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubeha_tui.sandbox.procs import processes_mentioning
+
+from .support.waiting import wait_for
+
+pytestmark = [pytest.mark.tmux, pytest.mark.ceph]
+EXE = str(Path(sys.executable).parent / "kubeha-tui")
+
+
+class Terminal:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "tui")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "tui", *keys)
+
+    def wait_screen(self, *texts: str, timeout: float = 60) -> str:
+        def shown() -> str:
+            screen = self.screen()
+            return screen if all(t in screen for t in texts) else ""
+
+        return wait_for(shown, timeout=timeout, what=f"{texts} on screen")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    term = Terminal(f"kubeha-test-{os.getpid()}")
+    yield term
+    subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, check=False)
+
+
+def test_sandbox_tui_switches_screens_and_leaves_nothing(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    env = f"TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state TERM=xterm-256color"
+    command = f"env {env} {shlex.quote(EXE)} --sandbox; echo EXIT=$?; sleep 600"
+    terminal.tmux("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command)
+
+    screen = terminal.wait_screen("kubeha-tui Cluster", "● ceph", "Fleet units", "Pods", "Services")
+    assert "✖ fleet" in screen.splitlines()[0]
+    assert "q Quit" in screen
+    terminal.keys("4")
+    terminal.wait_screen("kubeha-tui Ceph", "HEALTH_OK, 3 OSDs (3 up, 3 in)")
+    terminal.keys("2")
+    terminal.wait_screen("kubeha-tui Fleet", "UNIT", "MACHINE", "ACTIVE", "SUB")
+    terminal.keys("F1")
+    terminal.wait_screen("Help: Fleet", "Go to the Ceph screen")
+    terminal.keys("Escape")
+    wait_for(lambda: "Help: Fleet" not in terminal.screen(), what="help closed")
+    terminal.keys("q")
+    terminal.wait_screen("EXIT=0", timeout=30)
+
+    assert processes_mentioning(f"{tmp_path}/kubeha-sandbox-") == []
+    assert not list(tmp_path.glob("kubeha-sandbox-*"))
