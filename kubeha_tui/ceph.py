@@ -10,6 +10,11 @@ from types import ModuleType
 from typing import Any
 
 from kubeha_tui.errors import ServiceError
+from kubeha_tui.polling import Poll
+
+# librados writes to the terminal's stderr, which is under the TUI: never let it, and
+# make no admin socket (a console needs none, and a second client would collide on it).
+QUIET = {"log_to_stderr": "false", "err_to_stderr": "false", "admin_socket": ""}
 
 
 def import_rados() -> ModuleType:
@@ -38,7 +43,7 @@ class CephService:
         try:
             cluster = rados.Rados(
                 conffile=self.conf, rados_id=self.ceph_id,
-                conf={"rados_mon_op_timeout": t, "rados_osd_op_timeout": t, "client_mount_timeout": t},
+                conf={**QUIET, "rados_mon_op_timeout": t, "rados_osd_op_timeout": t, "client_mount_timeout": t},
             )  # fmt: skip
             cluster.connect(timeout=self.timeout)
         except rados.Error as exc:
@@ -71,11 +76,11 @@ class CephService:
             raise ServiceError(f"Ceph {cmd['prefix']!r} failed ({ret}): {errs}")
         return json.loads(out)
 
-    def probe(self) -> str:
+    def poll(self) -> Poll:
         status = self.mon_command({"prefix": "status"})
         osdmap = status.get("osdmap", {})
         osdmap = osdmap.get("osdmap", osdmap)  # Jewel nests it once more
-        return (
+        return Poll(
             f"{status['health']['status']}, {osdmap.get('num_osds', 0)} OSDs "
             f"({osdmap.get('num_up_osds', 0)} up, {osdmap.get('num_in_osds', 0)} in)"
         )

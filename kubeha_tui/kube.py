@@ -11,6 +11,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kubeha_tui.errors import ServiceError
+from kubeha_tui.polling import Poll
 from kubeha_tui.ssh import LocalForward, SSHSession
 
 STACK_API_SERVER = "http://pidalio-apiserver:8080"  # what every stack node's kubeconfig names
@@ -73,6 +74,8 @@ class KubeService:
                 f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}: {exc}"
             ) from None
 
-    def probe(self) -> str:
+    def poll(self) -> Poll:
         info = self.call(k8s.VersionApi(self.api()).get_code)
-        return f"Kubernetes {info.git_version} at {self.server or self.api().configuration.host}"
+        return Poll(
+            f"Kubernetes {info.git_version} at {self.server or self.api().configuration.host}"
+        )

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from kubeha_tui.ceph import CephService
-from kubeha_tui.config import Settings
-from kubeha_tui.fleet import FleetService
+from kubeha_tui.config import Settings, SSHTarget
+from kubeha_tui.fleet.service import FleetService
 from kubeha_tui.kube import KubeService
+from kubeha_tui.polling import Pollable
 from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback
-
-
-class Probed(Protocol):
-    def probe(self) -> str: ...
 
 
 @dataclass
@@ -23,31 +19,34 @@ class Services:
     kube: KubeService
     ceph: CephService
 
-    def by_name(self) -> dict[str, Probed]:
+    def by_name(self) -> dict[str, Pollable]:
         return {"fleet": self.fleet, "kube": self.kube, "ceph": self.ceph}
 
     def close(self) -> None:
-        self.kube.close()
-        self.ceph.close()
+        for service in self.by_name().values():
+            service.close()
         if self.ssh:
             self.ssh.close()
+
+
+def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:
+    return SSHOptions(
+        target=target,
+        identity=settings.identity,
+        known_hosts=settings.known_hosts,
+        accept_new_host_key=settings.accept_new_host_key,
+    )
 
 
 def build_services(settings: Settings, on_ssh_state: StateCallback | None = None) -> Services:
     ssh = None
     if settings.ssh:
-        ssh = SSHSession(
-            SSHOptions(
-                target=settings.ssh,
-                identity=settings.identity,
-                known_hosts=settings.known_hosts,
-                accept_new_host_key=settings.accept_new_host_key,
-            ),
-            on_state=on_ssh_state,
-        )
+        ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
+    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22).
+    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost", "core"))
     return Services(
         ssh=ssh,
-        fleet=FleetService(settings.fleet_endpoint, ssh),
+        fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
         kube=KubeService(settings.kubeconfig, settings.context, settings.kube_server, ssh),
         ceph=CephService(settings.ceph_conf, settings.ceph_id),
     )

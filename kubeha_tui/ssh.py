@@ -157,6 +157,7 @@ class SSHSession:
 
     options: SSHOptions
     on_state: StateCallback | None = None
+    via: SSHSession | None = None  # reach the host through this session (a second hop)
     _client: paramiko.SSHClient | None = field(default=None, init=False)
     _jumps: list[paramiko.SSHClient] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -231,6 +232,8 @@ class SSHSession:
         spec = resolve_host(self.options.target, self.options.ssh_config)
         jumps: list[paramiko.SSHClient] = []
         sock: paramiko.Channel | None = None
+        if self.via is not None:
+            return self._open(spec, self.via.direct_tcpip(spec.hostname, spec.port))
         try:
             hops = [
                 resolve_host(parse_ssh_target(h), self.options.ssh_config) for h in spec.proxy_jump

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,25 +68,83 @@ class HTTPResult:
     body: bytes
 
 
+class HTTPStreamClient:
+    """HTTP/1.1 to one endpoint over a kept-alive stream, re-opened when it went stale.
+
+    Requests are serialised (one stream); a request that fails on a reused stream
+    is retried once on a fresh one, which is safe for fleet's idempotent verbs.
+    """
+
+    def __init__(self, endpoint: str, ssh: SSHSession | None, timeout: float) -> None:
+        self.endpoint, self.ssh, self.timeout = endpoint, ssh, timeout
+        url = urlsplit(endpoint)
+        self._host = "domain-sock" if url.scheme == "unix" else url.netloc
+        self._conn: _StreamConnection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> _StreamConnection:
+        if self._conn is None:
+            self._conn = _StreamConnection(
+                lambda: open_stream(self.endpoint, self.ssh, self.timeout), self._host, self.timeout
+            )
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HTTPResult:
+        with self._lock:
+            for attempt in (1, 2):
+                reused = self._conn is not None and self._conn.sock is not None
+                conn = self._connection()
+                try:
+                    conn.request(method, path, body=body, headers=headers or {})
+                    resp = conn.getresponse()
+                    result = HTTPResult(
+                        resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+                    )
+                    if resp.will_close:
+                        conn.close()
+                    return result
+                except TimeoutError:
+                    self._drop()
+                    raise ServiceError(
+                        f"{self.endpoint} did not answer {method} {path} within {self.timeout:g}s"
+                    ) from None
+                except ServiceError:
+                    self._drop()
+                    raise
+                except (OSError, http.client.HTTPException) as exc:
+                    self._drop()
+                    if attempt == 1 and reused:
+                        continue  # the kept-alive stream had gone stale
+                    raise ServiceError(
+                        f"{method} {path} on {self.endpoint} failed: {exc or type(exc).__name__}"
+                    ) from None
+            raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def http_request(
     endpoint: str, ssh: SSHSession | None, method: str, path: str, *, timeout: float,
     body: bytes | None = None, headers: dict[str, str] | None = None,
 ) -> HTTPResult:  # fmt: skip
-    """One request on a fresh stream (fleet closes nothing early, fd-forward wants one per request)."""
-    url = urlsplit(endpoint)
-    host = "domain-sock" if url.scheme == "unix" else url.netloc
-    conn = _StreamConnection(lambda: open_stream(endpoint, ssh, timeout), host, timeout)
+    """One request on a fresh stream."""
+    client = HTTPStreamClient(endpoint, ssh, timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return HTTPResult(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    except TimeoutError:
-        raise ServiceError(
-            f"{endpoint} did not answer {method} {path} within {timeout:g}s"
-        ) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise ServiceError(
-            f"{method} {path} on {endpoint} failed: {exc or type(exc).__name__}"
-        ) from None
+        return client.request(method, path, body, headers)
     finally:
-        conn.close()
+        client.close()

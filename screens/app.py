@@ -1,4 +1,4 @@
-"""KubehaApp: one screen per area (MODES), the backend probes, keys and palette."""
+"""KubehaApp: one screen per area (MODES), the backend polls, keys and palette."""
 
 from __future__ import annotations
 
@@ -14,17 +14,20 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
-from kubeha_tui.services import Probed, Services, build_services
+from kubeha_tui.polling import Pollable
+from kubeha_tui.services import Services, build_services
 from kubeha_tui.status import BACKENDS, BackendStatus
 
-from .areas import CephScreen, ClusterScreen, FleetScreen, KubeScreen, WizardScreen
+from .areas import CephScreen, ClusterScreen, KubeScreen, WizardScreen
 from .base import AreaScreen
+from .fleet import FleetScreen
 from .help import HelpScreen, key_table
-from .messages import BackendProbed, SSHStateChanged
+from .messages import BackendPolled, SSHStateChanged
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,11 @@ SCREEN_TITLES = {
     "wizard": "Wizard",
 }
 FOOTER_LABELS = {"kube": "Kube"}  # short enough for the footer at 80 columns
-PROBE_EVERY = 5.0  # seconds between probes of a connected backend
+POLL_EVERY = {
+    "fleet": 2.0,
+    "kube": 5.0,
+    "ceph": 5.0,
+}  # seconds between polls of a connected backend
 BACKOFF_MAX = 30.0
 
 
@@ -58,11 +65,27 @@ class KubehaApp(App[None]):
                 FOOTER_LABELS.get(mode, title),
                 id=f"screen.{mode}",
                 tooltip=f"Go to the {title} screen",
+                show=False,  # the status bar shows the screens and their keys
             )
             for n, (mode, title) in enumerate(SCREEN_TITLES.items(), start=1)
         ),
         Binding("f1", "help", "Help", id="app.help", tooltip="Help for this screen"),
-        Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="Probe every backend now"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            id="app.palette",
+            tooltip="Command palette",
+            show=False,
+        ),
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            id="app.refresh",
+            tooltip="Poll every backend now",
+            show=False,
+        ),
         Binding(
             "q",
             "quit",
@@ -73,6 +96,9 @@ class KubehaApp(App[None]):
     ]
 
     backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True)
+    data: reactive[dict[str, object]] = reactive(
+        dict, always_update=True
+    )  # latest snapshot per backend
 
     def __init__(self, settings: Settings, services: Services | None = None) -> None:
         super().__init__()
@@ -80,6 +106,7 @@ class KubehaApp(App[None]):
         self.read_only = settings.read_only
         self.services = services or build_services(settings, self._ssh_state_from_thread)
         self._failures: dict[str, int] = {}
+        self._poll_timers: dict[str, Timer] = {}
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if self.services.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -93,51 +120,59 @@ class KubehaApp(App[None]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self.exit)
         for name in BACKENDS:
-            self.probe(name)
+            self.poll(name)
 
     def on_unmount(self) -> None:
         self.services.close()
 
-    # -- probes: thread workers that only post messages ------------------------------
+    # -- polls: thread workers that only post messages ------------------------------
 
-    def probe(self, name: str) -> None:
+    def poll(self, name: str) -> None:
+        """Poll one backend now (its worker group is exclusive: a newer poll replaces one running)."""
         service = self.services.by_name()[name]
         self.run_worker(
-            partial(self._probe_in_thread, name, service),
-            name=f"probe {name}",
-            group=f"probe-{name}",
+            partial(self._poll_in_thread, name, service),
+            name=f"poll {name}",
+            group=f"poll-{name}",
             thread=True,
             exclusive=True,
             exit_on_error=False,
         )
 
-    def _probe_in_thread(self, name: str, service: Probed) -> None:
+    def _poll_in_thread(self, name: str, service: Pollable) -> None:
+        data = None
         try:
-            status = BackendStatus(name, "connected", service.probe())
+            result = service.poll()
+            status, data = BackendStatus(name, "connected", result.detail), result.data
         except ServiceError as exc:
             status = BackendStatus(name, "unreachable", str(exc))
         except Exception as exc:  # a bug, not an outage: logged in full, shown in one line
-            log.exception("probe of %s failed", name)
+            log.exception("poll of %s failed", name)
             status = BackendStatus(
                 name, "unreachable", f"unexpected error: {type(exc).__name__}: {exc}"
             )
-        self.post_message(BackendProbed(status))
+        self.post_message(BackendPolled(status, data))
 
     def _ssh_state_from_thread(self, state: str, reason: str | None) -> None:
         self.post_message(SSHStateChanged(state, reason))
 
-    @on(BackendProbed)
-    def _backend_probed(self, message: BackendProbed) -> None:
+    @on(BackendPolled)
+    def _backend_polled(self, message: BackendPolled) -> None:
         status = message.status
         previous = self.backends.get(status.name)
-        if previous != status:
+        if previous is None or previous.state != status.state:
             log.info("%s", status.describe())
         self.backends = {**self.backends, status.name: status}
+        if message.data is not None:
+            self.data = {**self.data, status.name: message.data}
         failures = 0 if status.state == "connected" else self._failures.get(status.name, 0) + 1
         self._failures[status.name] = failures
-        delay = PROBE_EVERY if not failures else min(BACKOFF_MAX, 2.0**failures)
-        # Rescheduled only once finished, so probes of one backend never overlap.
-        self.set_timer(delay, partial(self.probe, status.name), name=f"probe-{status.name}")
+        delay = POLL_EVERY[status.name] if not failures else min(BACKOFF_MAX, 2.0**failures)
+        # Rescheduled only once finished, so polls of one backend never overlap.
+        timer = self._poll_timers.pop(status.name, None)
+        if timer is not None:
+            timer.stop()
+        self._poll_timers[status.name] = self.set_timer(delay, partial(self.poll, status.name))
 
     @on(SSHStateChanged)
     def _ssh_state_changed(self, message: SSHStateChanged) -> None:
@@ -161,7 +196,7 @@ class KubehaApp(App[None]):
 
     def action_refresh(self) -> None:
         for name in BACKENDS:
-            self.probe(name)
+            self.poll(name)
 
     def action_help(self) -> None:
         screen = self.screen
@@ -176,7 +211,7 @@ class KubehaApp(App[None]):
             yield SystemCommand(
                 f"Go: {title}", f"Open the {title} screen", partial(self.switch_mode, mode)
             )
-        yield SystemCommand("App: Refresh", "Probe every backend now", self.action_refresh)
+        yield SystemCommand("App: Refresh", "Poll every backend now", self.action_refresh)
         yield SystemCommand("App: Help", "Keys and help for this screen", self.action_help)
         if isinstance(screen, AreaScreen):
             for binding in screen.offered_bindings():

@@ -11,10 +11,14 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
+from kubeha_tui.fleet.client import FleetSnapshot
+
 from .base import AreaScreen
+from .fleet import unit_rows
+from .tables import Row, fill
 from .widgets import BackendLine
 
-UNIT_COLUMNS = ("UNIT", "MACHINE", "ACTIVE", "SUB")
+CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
 POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "IP")
 SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS")
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
@@ -44,25 +48,32 @@ class ClusterScreen(AreaScreen):
     TITLE_TEXT = "Cluster"
     HELP = (
         "The first look after SSH: fleet units, Kubernetes pods and services side by side "
-        "(stacked on narrow terminals), each with its backend's connection state."
+        "(stacked on narrow terminals), each with its backend's connection state. "
+        "Press 2, 3 or 4 for the full Fleet, Kubernetes and Ceph screens."
     )
 
     def compose_body(self) -> ComposeResult:
         with Container(id="panes"):
-            yield Pane("Fleet units", "fleet", table("cluster-units", (*UNIT_COLUMNS[:2], "SUB")))
+            yield Pane("Fleet units", "fleet", table("cluster-units", CLUSTER_UNIT_COLUMNS))
             yield Pane("Pods", "kube", table("cluster-pods", ("NAMESPACE", "NAME", "STATUS")))
             yield Pane("Services", "kube", table("cluster-services", ("NAME", "TYPE", "PORTS")))
 
+    def on_mount(self) -> None:
+        self.watch(self.app, "data", self._data_changed)
+
+    def on_screen_resume(self) -> None:
+        self._data_changed(getattr(self.app, "data", {}))
+
+    def _data_changed(self, data: dict[str, object]) -> None:
+        snap = data.get("fleet")
+        if isinstance(snap, FleetSnapshot) and self.is_current:
+            rows = [
+                Row(r.key, (r.cells[0], r.cells[1], r.cells[3]), r.style) for r in unit_rows(snap)
+            ]
+            fill(self.query_one("#cluster-units", DataTable), rows)
+
     def on_resize(self, event: events.Resize) -> None:
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")
-
-
-class FleetScreen(AreaScreen):
-    TITLE_TEXT = "Fleet"
-    HELP = "fleet units as `fleetctl list-units` shows them, through the fleet API."
-
-    def compose_body(self) -> ComposeResult:
-        yield Pane("Units", "fleet", table("fleet-units", UNIT_COLUMNS))
 
 
 class KubeScreen(AreaScreen):

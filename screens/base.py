@@ -22,7 +22,7 @@ class AreaScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # Ctrl+P is in F1 help
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -10,13 +10,37 @@ from kubeha_tui.status import BackendStatus
 
 
 @dataclass
-class BackendProbed(Message):
-    """A backend answered (or failed to) its periodic probe."""
+class BackendPolled(Message):
+    """A backend answered (or failed to) its periodic poll; ``data`` is its snapshot."""
 
     status: BackendStatus
+    data: object = None
 
 
 @dataclass
 class SSHStateChanged(Message):
     state: str
     reason: str | None
+
+
+@dataclass
+class ActionFinished(Message):
+    """A cluster-changing action ended; ``ok`` False means ``text`` is the error."""
+
+    text: str
+    ok: bool
+
+
+@dataclass
+class OutputFetched(Message):
+    """Text for an output view (unit status, journal, logs)."""
+
+    text: str
+    ok: bool
+
+
+@dataclass
+class PlanReady(Message):
+    """An action was planned against the live cluster; confirm or refuse it next."""
+
+    plan: object

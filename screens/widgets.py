@@ -10,9 +10,13 @@ from kubeha_tui.status import BackendStatus
 ICONS = {"connected": ("●", "green"), "connecting": ("◌", "yellow"), "unreachable": ("✖", "red")}
 
 
-def status_text(status: BackendStatus, *, detail: bool) -> Text:
+SHORT = {"kube": "kube"}
+
+
+def status_text(status: BackendStatus, *, detail: bool, short: bool = False) -> Text:
     icon, style = ICONS[status.state]
-    text = Text.assemble((f"{icon} ", style), (status.label, "bold"))
+    label = SHORT.get(status.name, status.label) if short else status.label
+    text = Text.assemble((f"{icon} ", style), (label, "bold"))
     if detail:
         text.append(f" {status.state}", style)
         if status.detail:
@@ -21,9 +25,11 @@ def status_text(status: BackendStatus, *, detail: bool) -> Text:
 
 
 class StatusBar(Static):
-    """Top line: screen title, then each backend's state (reasons live on the screens)."""
+    """Top line: the screens (this one highlighted, with their keys) and each backend's
+    state; the reasons live on the screens."""
 
     DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
+    SCREENS = (("Cluster", "1"), ("Fleet", "2"), ("Kube", "3"), ("Ceph", "4"), ("Wizard", "5"))
 
     def __init__(self, title: str) -> None:
         super().__init__(id="status-bar")
@@ -33,13 +39,23 @@ class StatusBar(Static):
         self.watch(self.app, "backends", self._render_bar)
 
     def _render_bar(self, backends: dict[str, BackendStatus]) -> None:
-        bar = Text.assemble(("kubeha-tui ", "bold"), (self.title, "bold cyan"))
-        for status in backends.values():
-            bar.append("  ")
-            bar.append_text(status_text(status, detail=False))
+        bar = Text()
+        for name, key in self.SCREENS:
+            current = self.title.startswith(name)
+            bar.append(f" {key}", "dim" if not current else "bold reverse")
+            bar.append(f" {name} ", "bold reverse" if current else "")
+        right = Text()
         if getattr(self.app, "read_only", False):
-            bar.append("  [read-only]", "bold magenta")
-        self.update(bar)
+            right.append("RO ", "bold magenta")
+        for status in backends.values():
+            right.append_text(status_text(status, detail=False, short=True))
+            right.append(" ")
+        width = self.size.width or 80
+        gap = max(1, width - bar.cell_len - right.cell_len)
+        self.update(bar + Text(" " * gap) + right)
+
+    def on_resize(self) -> None:
+        self._render_bar(getattr(self.app, "backends", {}))
 
 
 class BackendLine(Static):

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_stack
+from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.procs import stop
 
 from .support.sshd import Sshd
@@ -45,3 +47,13 @@ def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandb
 
 def env_without(*names: str) -> dict[str, Any]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[FleetServer]:
+    """The sandbox fleet API on a unix socket and TCP, seeded with the stack, fast engine."""
+    registry = FleetRegistry(tick=0.05)
+    seed_stack(registry)
+    server = FleetServer(registry, tmp_path / "fleet.sock", ("127.0.0.1", 0))
+    yield server
+    server.close()

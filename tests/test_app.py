@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -17,8 +16,9 @@ from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.base import AreaScreen
-from kubeha_tui.screens.messages import BackendProbed
+from kubeha_tui.screens.messages import BackendPolled
 
+from .support.stall import stalled_server
 from .support.ui import text_of, until
 
 
@@ -48,7 +48,7 @@ async def test_header_shows_each_backend_and_reasons(settings: Settings) -> None
         assert set(states(app)) == {"fleet", "kube", "ceph"}
         await until(pilot, lambda: "connecting" not in states(app).values(), what="all probed")
         assert states(app) == {"fleet": "unreachable", "kube": "unreachable", "ceph": "connected"}
-        probed = {m.status.name: m.status for m in messages if isinstance(m, BackendProbed)}
+        probed = {m.status.name: m.status for m in messages if isinstance(m, BackendPolled)}
         assert "no socket at" in probed["fleet"].detail
         assert "cannot reach the Kubernetes API" in probed["kube"].detail
         assert probed["ceph"].detail.startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
@@ -147,37 +147,16 @@ async def test_read_only_hides_destructive_actions(settings: Settings, read_only
 
 
 @pytest.fixture
-def stalled_server() -> Iterator[int]:
-    """Accepts connections and never answers: a hung backend."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    conns: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conns.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield int(srv.getsockname()[1])
-    stop.set()
-    t.join()
-    for c in conns:
-        c.close()
-    srv.close()
+def stalled() -> Iterator[int]:
+    with stalled_server() as port:
+        yield port
 
 
-async def test_hung_backend_times_out_while_others_work(
-    settings: Settings, stalled_server: int
-) -> None:
+async def test_hung_backend_times_out_while_others_work(settings: Settings, stalled: int) -> None:
     app = KubehaApp(
-        Settings(**{**settings.__dict__, "fleet_endpoint": f"http://127.0.0.1:{stalled_server}"})
+        Settings(**{**settings.__dict__, "fleet_endpoint": f"http://127.0.0.1:{stalled}"})
     )
-    app.services.fleet.timeout = 1.0
+    app.services.fleet.client.timeout = 1.0
     async with app.run_test(size=(80, 24)) as pilot:
         await until(
             pilot, lambda: states(app)["ceph"] == "connected", what="ceph while fleet hangs"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubeha_tui.ceph import CephService
+from kubeha_tui.fleet.client import FleetClient
 from kubeha_tui.sandbox.procs import processes_mentioning
 
 EXE = str(Path(sys.executable).parent / "kubeha-tui")
@@ -39,14 +40,18 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         up = sandbox("up", "--dir", str(root))
         assert up.returncode == 0, up.stderr
         env = parse_env(up.stdout)
-        assert env == {"CEPH_CONF": str(root / "ceph/ceph.conf")}
-        assert up.stdout.startswith("CEPH_CONF=") and "export CEPH_CONF;" in up.stdout
+        assert env == {
+            "FLEETCTL_ENDPOINT": f"unix://{root}/fleet.sock",
+            "CEPH_CONF": str(root / "ceph/ceph.conf"),
+        }
+        assert "CEPH_CONF=" in up.stdout and "export CEPH_CONF;" in up.stdout
 
         service = CephService(env["CEPH_CONF"])
-        assert service.probe().startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
+        assert service.poll().detail.startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
         service.close()
+        assert len(FleetClient(env["FLEETCTL_ENDPOINT"]).snapshot().states) == 10
         ours = [p for p, cmd in processes_mentioning(str(root)) if p != decoy.pid]
-        assert len(ours) == 5  # mon, mgr, three OSDs, outliving the `up` command
+        assert len(ours) == 6  # fleet, mon, mgr, three OSDs, outliving the `up` command
 
         again = sandbox("up", "--dir", str(root))  # idempotent: same cluster, same lines
         assert (again.returncode, again.stdout) == (0, up.stdout)

@@ -35,11 +35,17 @@ class Terminal:
         self.tmux("send-keys", "-t", "tui", *keys)
 
     def wait_screen(self, *texts: str, timeout: float = 60) -> str:
-        def shown() -> str:
-            screen = self.screen()
-            return screen if all(t in screen for t in texts) else ""
+        last = [""]
 
-        return wait_for(shown, timeout=timeout, what=f"{texts} on screen")
+        def shown() -> str:
+            last[0] = self.screen()
+            return last[0] if all(t in last[0] for t in texts) else ""
+
+        try:
+            return wait_for(shown, timeout=timeout, what=f"{texts} on screen")
+        except AssertionError as exc:
+            size = self.tmux("display", "-p", "-t", "tui", "#{window_width}x#{window_height}")
+            raise AssertionError(f"{exc}\n--- screen {size} ---\n{last[0]}") from None
 
 
 @pytest.fixture
@@ -54,17 +60,24 @@ def test_sandbox_tui_switches_screens_and_leaves_nothing(
 ) -> None:
     env = f"TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state TERM=xterm-256color"
     command = f"env {env} {shlex.quote(EXE)} --sandbox; echo EXIT=$?; sleep 600"
-    terminal.tmux("new-session", "-d", "-s", "tui", "-x", "100", "-y", "30", command)
+    terminal.tmux(
+        "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command
+    )  # the smallest we support
 
-    screen = terminal.wait_screen("kubeha-tui Cluster", "● ceph", "Fleet units", "Pods", "Services")
-    assert "✖ fleet" in screen.splitlines()[0]
-    assert "q Quit" in screen
+    screen = terminal.wait_screen(
+        "● ceph", "● fleet", "Fleet units", "Pods", "Services", "pidalio-apiserver.service"
+    )
+    assert "1 Cluster" in screen.splitlines()[0] and "✖ kube" in screen.splitlines()[0]
+    assert "f1 Help" in screen and "q Quit" in screen
     terminal.keys("4")
-    terminal.wait_screen("kubeha-tui Ceph", "HEALTH_OK, 3 OSDs (3 up, 3 in)")
+    terminal.wait_screen("RBD images", "HEALTH_OK, 3 OSDs (3 up, 3 in)")
     terminal.keys("2")
-    terminal.wait_screen("kubeha-tui Fleet", "UNIT", "MACHINE", "ACTIVE", "SUB")
+    screen = terminal.wait_screen(
+        "Unit files", "UNIT", "MACHINE", "ACTIVE", "SUB", "active", "running"
+    )
+    assert screen.count("pidalio-node.service") == 3
     terminal.keys("F1")
-    terminal.wait_screen("Help: Fleet", "Go to the Ceph screen")
+    terminal.wait_screen("Help: Fleet", "Filter rows by text", "Stop the unit (fleetctl stop)")
     terminal.keys("Escape")
     wait_for(lambda: "Help: Fleet" not in terminal.screen(), what="help closed")
     terminal.keys("q")

@@ -116,7 +116,6 @@ auth service required = cephx
 auth client required = cephx
 auth allow insecure global id reclaim = false
 run dir = {r}/run
-admin socket = {r}/run/$name.asok
 pid file = {r}/run/$name.pid
 log file = {r}/log/$name.log
 log to stderr = false
@@ -137,16 +136,19 @@ osd heartbeat grace = 5
 osd heartbeat interval = 1
 
 [mon]
+admin socket = {r}/run/$name.asok
 mon data = {r}/mon/ceph-$id
 paxos propose interval = 0.05
 paxos min wait = 0.01
 
 [mgr]
+admin socket = {r}/run/$name.asok
 mgr data = {r}/mgr/ceph-$id
 mgr module path = {r}/mgr-modules
 keyring = {r}/mgr/ceph-$id/keyring
 
 [osd]
+admin socket = {r}/run/$name.asok
 osd objectstore = memstore
 memstore device bytes = {self.osd_bytes}
 osd data = {r}/osd/ceph-$id

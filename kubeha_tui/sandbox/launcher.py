@@ -2,19 +2,24 @@
 
 The state file ``DIR/sandbox.json`` records every process started (pid and
 kernel start time) and the environment lines to use it, so ``down`` stops
-exactly those processes and nothing else. The fleet and Kubernetes sandbox
-servers plug in here next to Ceph.
+exactly those processes and nothing else. Components: the fleet API server
+(with a ``fleetctl fd-forward`` shim in ``DIR/bin``) and the Ceph cluster; the
+Kubernetes API server plugs in here next to them.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import socket
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeha_tui.sandbox import fleetctl_shim
 from kubeha_tui.sandbox.ceph import CephSandbox
-from kubeha_tui.sandbox.procs import ProcRecord, is_running, stop
+from kubeha_tui.sandbox.procs import ProcRecord, is_running, spawn, stop
 
 STATE_FILE = "sandbox.json"
 
@@ -46,22 +51,54 @@ def read_state(root: Path) -> SandboxState | None:
     return SandboxState(root, records, dict(doc["env"]))
 
 
+def start_fleet(root: Path, *, attached: bool) -> tuple[ProcRecord, dict[str, str]]:
+    """The sandbox fleet API server as its own process, and the node's `fleetctl` shim."""
+    sock = root / "fleet.sock"
+    fleetctl_shim.install(root / "bin")
+    _, record = spawn(
+        "fleet",
+        [sys.executable, "-m", "kubeha_tui.sandbox.fleet_server", "--socket", str(sock)],
+        root / "fleet.log",
+        attached=attached,
+    )
+    deadline = time.monotonic() + 15
+    while not _answers(sock):
+        if not is_running(record) or time.monotonic() > deadline:
+            raise SandboxError(f"the sandbox fleet server did not start; see {root / 'fleet.log'}")
+        time.sleep(0.05)
+    return record, {"FLEETCTL_ENDPOINT": f"unix://{sock}"}
+
+
+def _answers(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        return s.connect_ex(str(sock)) == 0
+
+
 def up(root: Path, *, attached: bool) -> SandboxState:
     """Start the sandbox in ``root``; when it already runs there, return its state."""
     root = root.resolve()
     state = read_state(root)
     if state is not None:
-        if state.running() and len(state.running()) == len(state.records):
+        if len(state.running()) == len(state.records):
             return state
         down(root)
     root.mkdir(parents=True, exist_ok=True)
-    ceph = CephSandbox(root / "ceph", attached=attached)
+    records: list[ProcRecord] = []
+    env: dict[str, str] = {}
     try:
-        ceph.start()
+        record, fleet_env = start_fleet(root, attached=attached)
+        records.append(record)
+        env.update(fleet_env)
+        ceph = CephSandbox(root / "ceph", attached=attached)
+        try:
+            ceph.start()
+        finally:
+            records += ceph.records
+        env.update(ceph.env())
     except Exception:
-        stop(ceph.records)
+        stop(records)
         raise
-    state = SandboxState(root, tuple(ceph.records), ceph.env())
+    state = SandboxState(root, tuple(records), env)
     doc = {"records": [r.to_json() for r in state.records], "env": state.env}
     (root / STATE_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     return state

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubeha_tui.sandbox import fleetctl_shim
 from kubeha_tui.sandbox.procs import ProcRecord, proc_start_time, stop
 
 from .waiting import wait_for
@@ -51,6 +51,7 @@ class Sshd:
     host_key: Path = field(init=False)
     user_key: Path = field(init=False)
     known_hosts: Path = field(init=False)
+    bin_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,8 @@ class Sshd:
         self.known_hosts = self.root / "known_hosts"
         self.known_hosts.write_text(self.known_hosts_line())
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir
+        # Sessions find the sandbox's `fleetctl fd-forward` shim first on their PATH.
+        self.bin_dir = fleetctl_shim.install(self.root / "bin").parent
 
     def known_hosts_line(self, key: Path | None = None) -> str:
         kind, blob = (key or self.host_key.with_suffix(".pub")).read_text().split()[:2]
@@ -96,7 +99,7 @@ PrintMotd no
 MaxSessions 100
 MaxStartups 100
 LogLevel VERBOSE
-SetEnv PATH={os.environ.get("KUBEHA_TEST_PATH", "/usr/local/bin:/usr/bin:/bin")}
+SetEnv PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin
 {self.extra_config}
 """
         )

@@ -1,0 +1,338 @@
+"""Fleet screen: Units, Machines and Unit files as fleetctl lists them, live,
+with status/journal views and the start/stop/unload/destroy verbs."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
+
+from kubeha_tui.errors import ServiceError
+from kubeha_tui.fleet.actions import Plan
+from kubeha_tui.fleet.client import FleetSnapshot
+from kubeha_tui.fleet.models import Machine
+from kubeha_tui.fleet.render import (
+    MACHINE_COLUMNS,
+    UNIT_COLUMNS,
+    UNIT_FILE_COLUMNS,
+    UNIT_WIDE_COLUMNS,
+    machine_row,
+    problem_level,
+    unit_file_row,
+    unit_row,
+)
+from kubeha_tui.fleet.service import FleetService
+
+from .base import AreaScreen
+from .dialogs import ConfirmScreen, OutputScreen
+from .messages import ActionFinished, PlanReady
+from .tables import Row, View, fill, selected_key
+from .widgets import BackendLine
+
+SEP = "\t"  # row keys of the Units table: "<unit>\t<machine id>" (unit names may hold '@')
+UNIT_VERBS = ("start", "stop", "unload", "destroy")
+
+
+def unit_rows(snap: FleetSnapshot, wide: bool = False) -> list[Row]:
+    level = {"failed": "failed", "inactive": "warn", "": ""}
+    return [
+        Row(
+            f"{s.name}{SEP}{s.machine_id}",
+            unit_row(s, snap.machines, wide),
+            level[problem_level(s)],
+        )
+        for s in snap.states
+    ]
+
+
+def machine_rows(snap: FleetSnapshot) -> list[Row]:
+    return [Row(m.id, machine_row(m)) for m in sorted(snap.machines.values(), key=lambda m: m.id)]
+
+
+def unit_file_rows(snap: FleetSnapshot) -> list[Row]:
+    rows = []
+    for u in snap.units:
+        lagging = u.desired_state != (
+            u.desired_state if u.is_global else u.current_state or "inactive"
+        )
+        rows.append(Row(u.name, unit_file_row(u, snap.machines), "warn" if lagging else ""))
+    return rows
+
+
+class FleetScreen(AreaScreen):
+    TITLE_TEXT = "Fleet"
+    HELP = (
+        "fleet's units (as `fleetctl list-units`), machines and unit files, refreshed live. "
+        "Failed units are red, units not running yellow. Status and journal run "
+        "`systemctl status` / `journalctl` on the unit's machine over SSH. Start, stop, unload "
+        "and destroy ask first; the stack restarts pidalio units within about a minute."
+    )
+    DESTRUCTIVE = frozenset(f"unit_{v}" for v in UNIT_VERBS)
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="fleet.filter", tooltip="Filter rows by text"),
+        Binding(
+            "o",
+            "sort",
+            "Sort",
+            id="fleet.sort",
+            tooltip="Sort by the next column (O reverses)",
+            show=False,
+        ),
+        Binding("O", "reverse", "Reverse", id="fleet.reverse", show=False),
+        Binding(
+            "w",
+            "wide",
+            "Wide",
+            id="fleet.wide",
+            tooltip="Show LOAD and HASH in the Units table",
+            show=False,
+        ),
+        Binding(
+            "s",
+            "status",
+            "Status",
+            id="fleet.status",
+            tooltip="systemctl status of the unit (also Enter)",
+        ),
+        Binding("j", "journal", "Journal", id="fleet.journal", tooltip="journalctl of the unit"),
+        Binding(
+            "S", "unit_start", "Start", id="fleet.start", tooltip="Start the unit (fleetctl start)"
+        ),
+        Binding("X", "unit_stop", "Stop", id="fleet.stop", tooltip="Stop the unit (fleetctl stop)"),
+        Binding(
+            "U",
+            "unit_unload",
+            "Unload",
+            id="fleet.unload",
+            tooltip="Unload the unit (fleetctl unload)",
+            show=False,
+        ),
+        Binding(
+            "ctrl+d",
+            "unit_destroy",
+            "Destroy",
+            id="fleet.destroy",
+            tooltip="Destroy the unit (fleetctl destroy)",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", id="fleet.clear-filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.views = {"units": View(), "machines": View(), "files": View()}
+        self.snapshot: FleetSnapshot | None = None
+
+    @property
+    def service(self) -> FleetService:
+        return self.app.services.fleet  # type: ignore[attr-defined, no-any-return]
+
+    def compose_body(self) -> ComposeResult:
+        yield BackendLine("fleet")
+        with TabbedContent(id="fleet-tabs"):
+            with TabPane("Units", id="units"):
+                yield self._table("fleet-units", UNIT_COLUMNS)
+            with TabPane("Machines", id="machines"):
+                yield self._table("fleet-machines", MACHINE_COLUMNS)
+            with TabPane("Unit files", id="files"):
+                yield self._table("fleet-files", UNIT_FILE_COLUMNS)
+        yield Input(
+            placeholder="filter (Enter keeps it, Esc clears)", id="fleet-filter", classes="filter"
+        )
+
+    @staticmethod
+    def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[object]:
+        table: DataTable[object] = DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
+        table.add_columns(*columns)
+        return table
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "data", self._data_changed)
+
+    def on_screen_resume(self) -> None:
+        self.render_tables()
+
+    def _data_changed(self, data: dict[str, object]) -> None:
+        snap = data.get("fleet")
+        if isinstance(snap, FleetSnapshot):
+            self.snapshot = snap
+            if self.is_current:  # hidden screens catch up when shown again
+                self.render_tables()
+
+    # -- rendering -----------------------------------------------------------
+
+    @property
+    def tab(self) -> str:
+        return self.query_one("#fleet-tabs", TabbedContent).active or "units"
+
+    def active_table(self) -> DataTable[object]:
+        return self.query_one(f"#fleet-{self.tab}", DataTable)
+
+    def render_tables(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        units = self.views["units"]
+        units.rows = unit_rows(snap, units.wide)
+        self.views["machines"].rows = machine_rows(snap)
+        self.views["files"].rows = unit_file_rows(snap)
+        columns = {
+            "units": UNIT_WIDE_COLUMNS if units.wide else UNIT_COLUMNS,
+            "machines": MACHINE_COLUMNS,
+            "files": UNIT_FILE_COLUMNS,
+        }
+        for tab, view in self.views.items():
+            fill(self.query_one(f"#fleet-{tab}", DataTable), view.visible(), columns[tab])
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        view = self.views[self.tab]
+        self.query_one("#fleet-filter", Input).value = view.filter
+        self.query_one("#fleet-filter").set_class(not view.filter, "hidden")
+
+    # -- filter, sort, wide --------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#fleet-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.views[self.tab].filter = event.value
+        self.render_tables()
+
+    @on(Input.Submitted, "#fleet-filter")
+    def _filter_kept(self) -> None:
+        self.active_table().focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#fleet-filter", Input)
+        box.value = ""
+        box.add_class("hidden")
+        self.active_table().focus()
+
+    def action_sort(self) -> None:
+        view = self.views[self.tab]
+        count = len(self.active_table().columns)
+        view.sort_column = 0 if view.sort_column is None else (view.sort_column + 1) % count
+        self.render_tables()
+        self.notify(
+            f"sorted by {list(self.active_table().columns.values())[view.sort_column].label}",
+            timeout=2,
+        )
+
+    def action_reverse(self) -> None:
+        view = self.views[self.tab]
+        view.reverse = not view.reverse
+        view.sort_column = view.sort_column or 0
+        self.render_tables()
+
+    def action_wide(self) -> None:
+        self.views["units"].wide = not self.views["units"].wide
+        self.render_tables()
+
+    # -- the selected unit ---------------------------------------------------
+
+    def selected(self) -> tuple[str, Machine | None] | None:
+        """The unit under the cursor and the machine of that row (None for files of global units)."""
+        key = selected_key(self.active_table())
+        if key is None or self.tab == "machines" or self.snapshot is None:
+            return None
+        machines = self.snapshot.machines
+        if self.tab == "units":
+            name, _, machine_id = key.partition(SEP)
+        else:
+            name = key
+            unit = next((u for u in self.snapshot.units if u.name == name), None)
+            machine_id = unit.machine_id if unit and not unit.is_global else ""
+        machine = machines.get(machine_id) or (Machine(machine_id) if machine_id else None)
+        return name, machine
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        unit_action = action in {"status", "journal", *self.DESTRUCTIVE}
+        if allowed and unit_action and self.query("#fleet-tabs") and self.tab == "machines":
+            return None  # shown greyed: these act on a unit, not a machine
+        return allowed
+
+    def _output(self, kind: str) -> None:
+        picked = self.selected()
+        if picked is None:
+            return
+        name, machine = picked
+        if machine is None:
+            self.notify(
+                f"{name} runs on several machines: pick its row in the Units tab",
+                severity="warning",
+            )
+            return
+        where = machine.primary_ip or machine.short_id
+        fetch = lambda: self.service.unit_output(kind, name, machine)  # noqa: E731
+        self.app.push_screen(OutputScreen(f"{kind}: {name} on {where}", fetch))
+
+    def action_status(self) -> None:
+        self._output("status")
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self) -> None:
+        if self.tab != "machines":
+            self._output("status")
+
+    def action_journal(self) -> None:
+        self._output("journal")
+
+    # -- verbs: plan (worker) -> confirm -> execute (worker) -------------------------
+
+    def _verb(self, verb: str) -> None:
+        picked = self.selected()
+        if picked is not None:
+            self._plan(verb, picked[0])
+
+    def action_unit_start(self) -> None:
+        self._verb("start")
+
+    def action_unit_stop(self) -> None:
+        self._verb("stop")
+
+    def action_unit_unload(self) -> None:
+        self._verb("unload")
+
+    def action_unit_destroy(self) -> None:
+        self._verb("destroy")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fleet-action")
+    def _plan(self, verb: str, name: str) -> None:
+        try:
+            self.post_message(PlanReady(plan=self.service.plan(verb, name)))
+        except ServiceError as exc:
+            self.post_message(ActionFinished(f"{verb} {name}: {exc}", ok=False))
+
+    @on(PlanReady)
+    def _plan_ready(self, message: PlanReady) -> None:
+        plan = message.plan
+        assert isinstance(plan, Plan)
+        if plan.refused:
+            self.notify(plan.refused, title=f"Not {plan.verb}ing", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._execute(plan)
+
+        title = f"{plan.verb.capitalize()} {plan.unit}?"
+        self.app.push_screen(
+            ConfirmScreen(title, plan.summary, plan.request, plan.warnings, plan.verb), confirmed
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="fleet-action")
+    def _execute(self, plan: Plan) -> None:
+        try:
+            self.post_message(ActionFinished(self.service.execute(plan), ok=True))
+        except ServiceError as exc:
+            self.post_message(ActionFinished(f"{plan.verb} {plan.unit} failed: {exc}", ok=False))
+
+    @on(ActionFinished)
+    def _finished(self, message: ActionFinished) -> None:
+        self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
+        self.app.poll("fleet")  # type: ignore[attr-defined]
