@@ -23,7 +23,7 @@ pytest:
 	$(BIN)/pytest
 
 bench: install
-	@for b in bench/bench_*.py; do [ -e "$$b" ] || continue; $(BIN)/python "$$b"; done
+	@for b in bench/bench_*.py; do m=$$(basename $$b .py); $(BIN)/python -m bench.$$m || true; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -76,11 +77,11 @@ class CephService:
             raise ServiceError(f"Ceph {cmd['prefix']!r} failed ({ret}): {errs}")
         return json.loads(out)
 
-    def poll(self) -> Poll:
+    def poll(self) -> Iterator[Poll]:
         status = self.mon_command({"prefix": "status"})
         osdmap = status.get("osdmap", {})
         osdmap = osdmap.get("osdmap", osdmap)  # Jewel nests it once more
-        return Poll(
+        yield Poll(
             f"{status['health']['status']}, {osdmap.get('num_osds', 0)} OSDs "
             f"({osdmap.get('num_up_osds', 0)} up, {osdmap.get('num_in_osds', 0)} in)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,8 +75,8 @@ class KubeService:
                 f"cannot reach the Kubernetes API at {host}: {type(exc).__name__}: {exc}"
             ) from None
 
-    def poll(self) -> Poll:
+    def poll(self) -> Iterator[Poll]:
         info = self.call(k8s.VersionApi(self.api()).get_code)
-        return Poll(
+        yield Poll(
             f"Kubernetes {info.git_version} at {self.server or self.api().configuration.host}"
         )

@@ -114,13 +114,16 @@ class KubehaApp(App[None]):
 
     # -- lifecycle -------------------------------------------------------------
 
+    def on_load(self) -> None:
+        # Connect and fetch while Textual is still building the screens.
+        for name in BACKENDS:
+            self.poll(name)
+
     def on_mount(self) -> None:
         self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self.exit)
-        for name in BACKENDS:
-            self.poll(name)
 
     def on_unmount(self) -> None:
         self.services.close()
@@ -140,10 +143,11 @@ class KubehaApp(App[None]):
         )
 
     def _poll_in_thread(self, name: str, service: Pollable) -> None:
-        data = None
         try:
-            result = service.poll()
-            status, data = BackendStatus(name, "connected", result.detail), result.data
+            for result in service.poll():
+                status = BackendStatus(name, "connected", result.detail)
+                self.post_message(BackendPolled(status, result.data, result.final))
+            return
         except ServiceError as exc:
             status = BackendStatus(name, "unreachable", str(exc))
         except Exception as exc:  # a bug, not an outage: logged in full, shown in one line
@@ -151,7 +155,7 @@ class KubehaApp(App[None]):
             status = BackendStatus(
                 name, "unreachable", f"unexpected error: {type(exc).__name__}: {exc}"
             )
-        self.post_message(BackendPolled(status, data))
+        self.post_message(BackendPolled(status))
 
     def _ssh_state_from_thread(self, state: str, reason: str | None) -> None:
         self.post_message(SSHStateChanged(state, reason))
@@ -165,6 +169,8 @@ class KubehaApp(App[None]):
         self.backends = {**self.backends, status.name: status}
         if message.data is not None:
             self.data = {**self.data, status.name: message.data}
+        if not message.final:
+            return
         failures = 0 if status.state == "connected" else self._failures.get(status.name, 0) + 1
         self._failures[status.name] = failures
         delay = POLL_EVERY[status.name] if not failures else min(BACKOFF_MAX, 2.0**failures)

@@ -15,7 +15,7 @@ from kubeha_tui.fleet.client import FleetSnapshot
 
 from .base import AreaScreen
 from .fleet import unit_rows
-from .tables import Row, fill
+from .tables import Row, fill, table
 from .widgets import BackendLine
 
 CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
@@ -23,12 +23,6 @@ POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"
 SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS")
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
 WIDE_AT = 120  # columns from which the Cluster panes sit side by side
-
-
-def table(table_id: str, columns: tuple[str, ...]) -> DataTable[str]:
-    t: DataTable[str] = DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
-    t.add_columns(*columns)
-    return t
 
 
 class Pane(Vertical):

@@ -27,7 +27,7 @@ from kubeha_tui.fleet.service import FleetService
 from .base import AreaScreen
 from .dialogs import ConfirmScreen, OutputScreen
 from .messages import ActionFinished, PlanReady
-from .tables import Row, View, fill, selected_key
+from .tables import Row, View, fill, selected_key, table
 from .widgets import BackendLine
 
 SEP = "\t"  # row keys of the Units table: "<unit>\t<machine id>" (unit names may hold '@')
@@ -131,23 +131,18 @@ class FleetScreen(AreaScreen):
         yield BackendLine("fleet")
         with TabbedContent(id="fleet-tabs"):
             with TabPane("Units", id="units"):
-                yield self._table("fleet-units", UNIT_COLUMNS)
+                yield table("fleet-units", UNIT_COLUMNS)
             with TabPane("Machines", id="machines"):
-                yield self._table("fleet-machines", MACHINE_COLUMNS)
+                yield table("fleet-machines", MACHINE_COLUMNS)
             with TabPane("Unit files", id="files"):
-                yield self._table("fleet-files", UNIT_FILE_COLUMNS)
+                yield table("fleet-files", UNIT_FILE_COLUMNS)
         yield Input(
             placeholder="filter (Enter keeps it, Esc clears)", id="fleet-filter", classes="filter"
         )
 
-    @staticmethod
-    def _table(table_id: str, columns: tuple[str, ...]) -> DataTable[object]:
-        table: DataTable[object] = DataTable(id=table_id, cursor_type="row", zebra_stripes=True)
-        table.add_columns(*columns)
-        return table
-
     def on_mount(self) -> None:
         self.watch(self.app, "data", self._data_changed)
+        self.query_one("#fleet-units").focus()
 
     def on_screen_resume(self) -> None:
         self.render_tables()
@@ -169,23 +164,25 @@ class FleetScreen(AreaScreen):
         return self.query_one(f"#fleet-{self.tab}", DataTable)
 
     def render_tables(self) -> None:
+        """Refill the visible tab's table (the others catch up when shown)."""
         snap = self.snapshot
         if snap is None:
             return
-        units = self.views["units"]
-        units.rows = unit_rows(snap, units.wide)
-        self.views["machines"].rows = machine_rows(snap)
-        self.views["files"].rows = unit_file_rows(snap)
-        columns = {
-            "units": UNIT_WIDE_COLUMNS if units.wide else UNIT_COLUMNS,
-            "machines": MACHINE_COLUMNS,
-            "files": UNIT_FILE_COLUMNS,
-        }
-        for tab, view in self.views.items():
-            fill(self.query_one(f"#fleet-{tab}", DataTable), view.visible(), columns[tab])
+        tab = self.tab
+        view = self.views[tab]
+        columns: tuple[str, ...]
+        if tab == "units":
+            view.rows = unit_rows(snap, view.wide)
+            columns = UNIT_WIDE_COLUMNS if view.wide else UNIT_COLUMNS
+        elif tab == "machines":
+            view.rows, columns = machine_rows(snap), MACHINE_COLUMNS
+        else:
+            view.rows, columns = unit_file_rows(snap), UNIT_FILE_COLUMNS
+        fill(self.query_one(f"#fleet-{tab}", DataTable), view.visible(), columns)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
+        self.render_tables()
         view = self.views[self.tab]
         self.query_one("#fleet-filter", Input).value = view.filter
         self.query_one("#fleet-filter").set_class(not view.filter, "hidden")

@@ -15,6 +15,7 @@ class BackendPolled(Message):
 
     status: BackendStatus
     data: object = None
+    final: bool = True  # False: more of the same poll follows
 
 
 @dataclass

@@ -13,8 +13,7 @@ from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_stack
 from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.procs import stop
-
-from .support.sshd import Sshd
+from kubeha_tui.sandbox.sshd import Sshd
 
 
 @pytest.fixture(autouse=True)

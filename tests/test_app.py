@@ -156,7 +156,7 @@ async def test_hung_backend_times_out_while_others_work(settings: Settings, stal
     app = KubehaApp(
         Settings(**{**settings.__dict__, "fleet_endpoint": f"http://127.0.0.1:{stalled}"})
     )
-    app.services.fleet.client.timeout = 1.0
+    app.services.fleet.timeout = 1.0
     async with app.run_test(size=(80, 24)) as pilot:
         await until(
             pilot, lambda: states(app)["ceph"] == "connected", what="ceph while fleet hangs"

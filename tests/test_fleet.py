@@ -16,10 +16,10 @@ from kubeha_tui.fleet.models import Unit, UnitOption
 from kubeha_tui.fleet.render import UNIT_COLUMNS, fleetctl_table, unit_file_row, unit_row
 from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_large, seed_stack
 from kubeha_tui.sandbox.fleet_server import FleetServer
+from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.ssh import SSHOptions, SSHSession
 from kubeha_tui.streams import http_request
 
-from .support.sshd import Sshd
 from .support.stall import stalled_server
 from .support.waiting import wait_for
 

@@ -65,11 +65,15 @@ async def test_three_tables_as_fleetctl_lists_them(app: KubehaApp) -> None:
             for r in units
         )
         app.screen.query_one(TabbedContent).active = "machines"
+        await until(pilot, lambda: table(app, "machines").row_count == 3)
         machines = cells(table(app, "machines"))
         assert sorted(r[2] for r in machines) == ["region=fr1", "region=fr1", "region=fr2"]
+        app.screen.query_one(TabbedContent).active = "files"
+        await until(pilot, lambda: table(app, "files").row_count == 6)
         files = {r[0]: r for r in cells(table(app, "files"))}
         assert files["pidalio-node.service"][2:] == ["launched", "-", "global"]
         assert files["pidalio.service"][3] == "launched"
+        app.screen.query_one(TabbedContent).active = "units"
         await pilot.press("w")
         assert [str(c.label) for c in table(app, "units").columns.values()][-2:] == ["LOAD", "HASH"]
 
@@ -143,8 +147,9 @@ async def test_stop_asks_first_and_cancel_changes_nothing(
 async def test_refused_action_says_why_without_asking(app: KubehaApp, fleet: FleetServer) -> None:
     fleet.registry.set_desired("pidalio-scheduler.service", "inactive")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: table(app, "files").row_count == 6)
+        await until(pilot, lambda: table(app, "units").row_count == 9)
         app.screen.query_one(TabbedContent).active = "files"
+        await until(pilot, lambda: table(app, "files").row_count == 6)
         files = table(app, "files")
         files.focus()
         files.move_cursor(row=[r[0] for r in cells(files)].index("pidalio-scheduler.service"))
@@ -169,3 +174,15 @@ async def test_read_only_hides_unit_verbs(fleet: FleetServer, tmp_path: Path) ->
         assert "status" in shown
         palette = {c.title for c in app.get_system_commands(app.screen)}
         assert "Fleet: Stop" not in palette and "Fleet: Journal" in palette
+
+
+async def test_changed_cells_widen_their_column(app: KubehaApp, fleet: FleetServer) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, app)
+        units = table(app, "units")
+        assert app.focused is units  # the table has the keys from the start
+        fleet.registry.set_desired("pidalio-apiserver.service", "loaded")
+        active = list(units.columns)[2]
+        await until(pilot, lambda: "inactive" in {str(c) for c in units.get_column(active)})
+        await pilot.pause(0.1)
+        assert units.columns[active].content_width >= len("inactive")

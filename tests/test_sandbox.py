@@ -47,7 +47,7 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         assert "CEPH_CONF=" in up.stdout and "export CEPH_CONF;" in up.stdout
 
         service = CephService(env["CEPH_CONF"])
-        assert service.poll().detail.startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
+        assert next(service.poll()).detail.startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
         service.close()
         assert len(FleetClient(env["FLEETCTL_ENDPOINT"]).snapshot().states) == 10
         ours = [p for p, cmd in processes_mentioning(str(root)) if p != decoy.pid]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubeha_tui.config import SSHTarget
+from kubeha_tui.sandbox.sshd import Sshd, keygen
 from kubeha_tui.ssh import (
     HostKeyChanged,
     HostKeyUnknown,
@@ -24,7 +25,6 @@ from kubeha_tui.ssh import (
     resolve_host,
 )
 
-from .support.sshd import Sshd, keygen
 from .support.waiting import wait_for
 
 pytestmark = pytest.mark.sshd

@@ -22,6 +22,10 @@ PIDALIO_WARNING = (
     "The stack reruns `fleetctl start` on the pidalio units every 60 s from every node "
     "(pidalio-launch.service), so this is undone within about a minute."
 )
+PIDALIO_START_NOTE = (
+    "The stack starts the pidalio units itself every 60 s (pidalio-launch.service); "
+    "starting one by hand only makes it sooner."
+)
 TARGET = {"start": "launched", "stop": "loaded", "unload": "inactive"}
 VERBS = ("start", "stop", "unload", "destroy")
 
@@ -53,8 +57,8 @@ def plan(verb: str, unit: Unit | None, machines: dict[str, Machine]) -> Plan:
         "on every machine" if unit.is_global else f"on {machine_legend(unit.machine_id, machines)}"
     )
     warnings: list[str] = []
-    if unit.name.startswith("pidalio") and verb != "start":
-        warnings.append(PIDALIO_WARNING)
+    if unit.name.startswith("pidalio"):
+        warnings.append(PIDALIO_START_NOTE if verb == "start" else PIDALIO_WARNING)
     path = f"/fleet/v1/units/{unit.name}"
     if verb == "destroy":
         if _state(unit) == "launched":

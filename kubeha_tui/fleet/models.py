@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 TRUTHY = {"true", "yes", "1", "on", "t"}
@@ -49,7 +50,7 @@ class Unit:
     current_state: str = ""
     machine_id: str = ""
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return hashlib.sha1(serialize_unit_file(self.options)).hexdigest()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 from kubeha_tui.fleet.actions import (
     MachineShell,
@@ -23,21 +25,47 @@ class FleetService:
     client: FleetClient
     shell: MachineShell
     last: FleetSnapshot | None = field(default=None, init=False)
+    _pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, "fleet-machines"), init=False
+    )
+    _machine_client: FleetClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._machine_client = FleetClient(
+            self.client.endpoint, self.client.ssh, self.client.timeout
+        )
 
     @classmethod
     def build(cls, endpoint: str, ssh: SSHSession | None, machine_ssh: SSHOptions) -> FleetService:
         return cls(FleetClient(endpoint, ssh), MachineShell(machine_ssh, via=ssh))
 
-    def poll(self) -> Poll:
-        snap = self.client.snapshot()
-        self.last = snap
+    @property
+    def timeout(self) -> float:
+        return self.client.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self.client.timeout = self._machine_client.timeout = seconds
+
+    def poll(self) -> Iterator[Poll]:
+        """Unit states and machines first (the Units table), then the unit files."""
+        # Machines come over a second stream while the states page in on the first.
+        machines_future = self._pool.submit(self._machine_client.machines)
+        states = tuple(self.client.states())
+        machines = {m.id: m for m in machines_future.result()}
+        previous = self.last.units if self.last else ()
+        self.last = FleetSnapshot(states, previous, machines, self.client.server)
+        yield Poll(self._detail(self.last), self.last, final=False)
+        self.last = replace(self.last, units=tuple(self.client.units()))
+        yield Poll(self._detail(self.last), self.last)
+
+    def _detail(self, snap: FleetSnapshot) -> str:
         via = f" via {self.client.ssh.options.target}" if self.client.ssh else ""
         running = sum(1 for s in snap.states if s.active_state == "active")
-        detail = (
+        return (
             f"{snap.server or 'fleetd'} at {self.client.endpoint}{via}: {len(snap.machines)} machines, "
             f"{running}/{len(snap.states)} unit states active"
         )
-        return Poll(detail, snap)
 
     def plan(self, verb: str, unit_name: str) -> Plan:
         """Plan against the unit as fleet has it now, not as the table last showed it."""
@@ -56,4 +84,6 @@ class FleetService:
 
     def close(self) -> None:
         self.client.close()
+        self._machine_client.close()
+        self._pool.shutdown(wait=False)
         self.shell.close()

@@ -367,8 +367,9 @@ def main(argv: list[str] | None = None) -> None:
         "--units", type=int, default=0, help="generate a large cluster with this many units"
     )
     parser.add_argument("--machines", type=int, default=100)
+    parser.add_argument("--tick", type=float, default=0.2, help="seconds between engine rounds")
     args = parser.parse_args(argv)
-    registry = FleetRegistry(version=args.version)
+    registry = FleetRegistry(version=args.version, tick=args.tick)
     if args.units:
         seed_large(registry, args.units, args.machines)
     else:

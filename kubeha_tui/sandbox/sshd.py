@@ -1,17 +1,17 @@
-"""A real OpenSSH sshd on 127.0.0.1 with throwaway host and user keys."""
+"""A real OpenSSH sshd on 127.0.0.1 with throwaway host and user keys, for the
+tests and benchmarks (the remote side of ``--ssh``)."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubeha_tui.sandbox import fleetctl_shim
 from kubeha_tui.sandbox.procs import ProcRecord, proc_start_time, stop
-
-from .waiting import wait_for
 
 SSHD = "/usr/sbin/sshd"
 
@@ -105,7 +105,11 @@ SetEnv PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin
         )
         log = (self.root / "sshd.log").open("ab")
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
-        wait_for(self._listening, timeout=10, what=f"sshd on port {self.port}")
+        deadline = time.monotonic() + 10
+        while not self._listening():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sshd did not listen on port {self.port}")
+            time.sleep(0.02)
 
     def _listening(self) -> bool:
         assert self.proc is not None

@@ -1,0 +1,135 @@
+"""1,000 units on 100 machines through an SSH tunnel (a real sshd and `fleetctl fd-forward`).
+
+Measures, in one run, interleaved:
+- refresh: a poll of the running app until its Units table shows the result, against
+  the bare page requests (/state and /machines) over the same kind of kept-alive tunnel.
+  Target: <= 1.2x.
+- cold start: app start (new SSH connection) until the Units table is complete, against
+  a new SSH connection plus the bare page requests. Reported; the app also starts Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable
+
+from bench.common import report
+from kubeha_tui.config import Settings, SSHTarget
+from kubeha_tui.sandbox.sshd import Sshd
+from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.ssh import SSHOptions, SSHSession
+from kubeha_tui.streams import HTTPStreamClient
+
+UNITS, MACHINES, RUNS = 1000, 100, 9
+
+
+def session_for(sshd: Sshd) -> SSHSession:
+    return SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port), identity=str(sshd.user_key),
+                                 known_hosts=str(sshd.known_hosts), allow_agent=False))  # fmt: skip
+
+
+def bare_pages(http: HTTPStreamClient) -> None:
+    """Every page of /state and /machines, following the tokens; nothing else parsed."""
+    for path in ("/fleet/v1/state", "/fleet/v1/machines"):
+        url = path
+        while True:
+            body = http.request("GET", url).body
+            marker = b'"nextPageToken":"'
+            if marker not in body:
+                break
+            token = body.split(marker)[1].split(b'"')[0].decode()
+            url = f"{path}?nextPageToken={token}"
+
+
+def bare_runs(endpoint: str, sshd: Sshd) -> tuple[list[float], list[float]]:
+    cold, warm = [], []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        session = session_for(sshd)
+        http = HTTPStreamClient(endpoint, session, 10)
+        bare_pages(http)
+        cold.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        bare_pages(http)
+        warm.append(time.perf_counter() - start)
+        http.close()
+        session.close()
+    return cold, warm
+
+
+async def app_runs(endpoint: str, sshd: Sshd, tmp: Path) -> tuple[float, list[float]]:
+    settings = Settings(
+        ssh=SSHTarget("127.0.0.1", "root", sshd.port), identity=str(sshd.user_key),
+        known_hosts=str(sshd.known_hosts), fleet_endpoint=endpoint,
+        kube_server="http://127.0.0.1:9", ceph_conf=str(tmp / "none.conf"), screen="fleet",
+    )  # fmt: skip
+    app = KubehaApp(settings)
+    start = time.perf_counter()
+    refresh: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        table: DataTable[Any] = app.screen.query_one("#fleet-units", DataTable)
+        while table.row_count < UNITS:
+            await pilot.pause(0.002)
+        cold = time.perf_counter() - start
+        arrived = asyncio.Event()
+        app.watch(app, "data", lambda _: arrived.set(), init=False)
+        for _ in range(RUNS):
+            await settle(pilot, app)
+            arrived.clear()
+            start = time.perf_counter()
+            app.poll("fleet")
+            await (
+                arrived.wait()
+            )  # the partial snapshot (states, machines); the table refills in the handler
+            await pilot.pause(0)  # and renders
+            refresh.append(time.perf_counter() - start)
+    return cold, refresh
+
+
+async def settle(pilot: Any, app: KubehaApp) -> None:
+    """Until no fleet poll is under way (each poll also fetches the unit files after the table)."""
+    while any(w.group == "poll-fleet" and w.is_running for w in app.workers):
+        await pilot.pause(0.01)
+
+
+def main() -> int:
+    logging.disable(logging.CRITICAL)  # paramiko reports the refused kube forward; not ours to show
+    with tempfile.TemporaryDirectory(prefix="kh-bench-") as name:
+        tmp = Path(name)
+        # fleetd runs elsewhere in reality: its own process here, so it takes no GIL from us.
+        sock = tmp / "fleet.sock"
+        server = subprocess.Popen([sys.executable, "-m", "kubeha_tui.sandbox.fleet_server", "--socket", str(sock),
+                                   "--units", str(UNITS), "--machines", str(MACHINES), "--tick", "3600"],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert server.stdout is not None
+        endpoint = server.stdout.readline().strip().partition("=")[2]  # FLEETCTL_ENDPOINT=...
+        sshd = Sshd(tmp / "sshd")
+        sshd.start()
+        try:
+            bare_cold, bare_warm = bare_runs(endpoint, sshd)
+            app_cold, app_refresh = asyncio.run(app_runs(endpoint, sshd, tmp))
+            more_cold, more_warm = bare_runs(endpoint, sshd)  # before and after: drift shows
+        finally:
+            sshd.kill()
+            server.terminate()
+            server.wait()
+    med = statistics.median
+    what = f"{UNITS} units on {MACHINES} machines over SSH"
+    ok = report("fleet refresh", med(app_refresh), med(bare_warm + more_warm), 1.2,
+                f"{what}, poll until the Units table shows it")  # fmt: skip
+    report("fleet cold start", app_cold, med(bare_cold + more_cold), 1.2,
+           f"{what}, app start (Textual + SSH) until the Units table is complete")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
