@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubeha_tui.ceph import CephService
+from kubeha_tui.ceph import CephService, CephStatusService
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.service import FleetService
 from kubeha_tui.kube import KubeService
@@ -17,7 +17,7 @@ class Services:
     ssh: SSHSession | None
     fleet: FleetService
     kube: KubeService
-    ceph: CephService
+    ceph: CephStatusService
 
     def by_name(self) -> dict[str, Pollable]:
         return {"fleet": self.fleet, "kube": self.kube, "ceph": self.ceph}
@@ -48,5 +48,5 @@ def build_services(settings: Settings, on_ssh_state: StateCallback | None = None
         ssh=ssh,
         fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
         kube=KubeService(settings.kubeconfig, settings.context, settings.kube_server, ssh),
-        ceph=CephService(settings.ceph_conf, settings.ceph_id),
+        ceph=CephStatusService(CephService(settings.ceph_conf, settings.ceph_id)),
     )

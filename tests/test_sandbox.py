@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kubeha_tui.ceph import CephService
+from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.osds import health, osd_tree
 from kubeha_tui.fleet.client import FleetClient
 from kubeha_tui.sandbox.procs import processes_mentioning
 
@@ -47,7 +48,8 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         assert "CEPH_CONF=" in up.stdout and "export CEPH_CONF;" in up.stdout
 
         service = CephService(env["CEPH_CONF"])
-        assert next(service.poll()).detail.startswith("HEALTH_OK, 3 OSDs (3 up, 3 in)")
+        assert health(service)[0] == "HEALTH_OK"
+        assert [o.up for o in osd_tree(service).osds] == [True, True, True]
         service.close()
         assert len(FleetClient(env["FLEETCTL_ENDPOINT"]).snapshot().states) == 10
         ours = [p for p, cmd in processes_mentioning(str(root)) if p != decoy.pid]

@@ -154,6 +154,7 @@ memstore device bytes = {self.osd_bytes}
 osd data = {r}/osd/ceph-$id
 keyring = {r}/osd/ceph-$id/keyring
 osd recovery sleep hdd = 0
+osd client watch timeout = 5
 
 [client.admin]
 keyring = {self.admin_keyring}

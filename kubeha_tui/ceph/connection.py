@@ -1,0 +1,165 @@
+"""The Ceph connection through Debian's librados binding (imported lazily): mon and
+mgr commands with timeouts, reconnects, and what this cluster's release supports."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kubeha_tui.errors import ServiceError
+
+# librados writes to the terminal's stderr, which is under the TUI: never let it, and
+# make no admin socket (a console needs none, and a second client would collide on it).
+QUIET = {"log_to_stderr": "false", "err_to_stderr": "false", "admin_socket": ""}
+
+
+def import_binding(name: str) -> ModuleType:
+    """``rados`` or ``rbd`` from Debian's python3-rados / python3-rbd, or a clear error."""
+    try:
+        module = __import__(name)
+    except ImportError:
+        raise ServiceError(
+            f"the {name} Python binding is missing: install python3-{name} (make install)"
+        ) from None
+    return module
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this cluster and these bindings support, asked rather than assumed."""
+
+    mon_commands: frozenset[str]
+    mgr_commands: frozenset[str]
+    watchers_list: bool  # Mimic+
+    lock_owners: bool  # Kraken+: lock_get_owners / lock_break
+
+    @property
+    def blocklist(self) -> str:
+        """``blocklist`` since Pacific, ``blacklist`` before."""
+        return "blocklist" if "osd blocklist" in self.mon_commands else "blacklist"
+
+    @property
+    def purge(self) -> str | None:
+        """Where ``osd purge`` lives: ``mgr`` (Nautilus+), ``mon`` (Luminous), or None (Jewel)."""
+        if "osd purge" in self.mgr_commands:
+            return "mgr"
+        if "osd purge" in self.mon_commands:
+            return "mon"
+        return None
+
+
+def _prefixes(descriptions: Any) -> frozenset[str]:
+    """Command prefixes from ``get_command_descriptions`` (sig: literal words first)."""
+    out = set()
+    for cmd in (descriptions or {}).values():
+        words = [w for w in cmd.get("sig", []) if isinstance(w, str)]
+        if words:
+            out.add(" ".join(words))
+    return frozenset(out)
+
+
+@dataclass
+class CephService:
+    """One librados connection, made on first use and re-made after a failure."""
+
+    conf: str
+    ceph_id: str = "admin"
+    timeout: int = 10
+    _cluster: Any = field(default=None, init=False)
+    _caps: Capabilities | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def _connect(self) -> Any:
+        rados = import_binding("rados")
+        if not Path(self.conf).exists():
+            raise ServiceError(f"no ceph.conf at {self.conf}: set --ceph-conf or CEPH_CONF")
+        t = str(self.timeout)
+        try:
+            cluster = rados.Rados(
+                conffile=self.conf,
+                rados_id=self.ceph_id,
+                conf={
+                    **QUIET,
+                    "rados_mon_op_timeout": t,
+                    "rados_osd_op_timeout": t,
+                    "client_mount_timeout": t,
+                },
+            )
+            cluster.connect(timeout=self.timeout)
+        except rados.Error as exc:
+            raise ServiceError(
+                f"cannot connect to Ceph as client.{self.ceph_id} with {self.conf}: {exc}"
+            ) from None
+        return cluster
+
+    def cluster(self) -> Any:
+        with self._lock:
+            if self._cluster is None:
+                self._cluster = self._connect()
+            return self._cluster
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cluster is not None:
+                self._cluster.shutdown()
+                self._cluster = None
+
+    def _call(self, kind: str, cmd: dict[str, Any], inbuf: bytes = b"") -> tuple[int, bytes, str]:
+        rados = import_binding("rados")
+        cluster = self.cluster()
+        try:
+            send = cluster.mon_command if kind == "mon" else cluster.mgr_command
+            ret, out, errs = send(json.dumps(cmd), inbuf, timeout=self.timeout)
+        except rados.Error as exc:
+            self.close()  # a dead connection is re-made on the next call
+            raise ServiceError(f"Ceph {cmd['prefix']!r} failed: {exc}") from None
+        return int(ret), bytes(out), str(errs)
+
+    def command(
+        self, cmd: dict[str, Any], *, mgr: bool = False, check: bool = True
+    ) -> tuple[int, Any, str]:
+        """A mon (or mgr) command with JSON output: ``(ret, parsed, status text)``."""
+        ret, out, errs = self._call("mgr" if mgr else "mon", {**cmd, "format": "json"})
+        if check and ret:
+            raise ServiceError(
+                f"Ceph {cmd['prefix']!r} failed ({ret}): {errs.strip() or 'no message'}"
+            )
+        try:
+            decoder = json.JSONDecoder()
+            # `osd blocklist ls` answers two JSON documents back to back; the first is the list.
+            parsed = decoder.raw_decode(out.decode().strip())[0] if out.strip() else None
+        except ValueError:
+            parsed = out.decode(errors="replace")
+        return ret, parsed, errs
+
+    def json(self, cmd: dict[str, Any], *, mgr: bool = False) -> Any:
+        return self.command(cmd, mgr=mgr)[1]
+
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            rbd = import_binding("rbd")
+            mon = _prefixes(self.command({"prefix": "get_command_descriptions"}, check=False)[1])
+            ret, mgr_desc, _ = self.command(
+                {"prefix": "get_command_descriptions"}, mgr=True, check=False
+            )
+            self._caps = Capabilities(
+                mon_commands=mon,
+                mgr_commands=_prefixes(mgr_desc) if ret == 0 else frozenset(),
+                watchers_list=hasattr(rbd.Image, "watchers_list"),
+                lock_owners=hasattr(rbd.Image, "lock_get_owners"),
+            )
+        return self._caps
+
+    def ioctx(self, pool: str) -> Any:
+        rados = import_binding("rados")
+        try:
+            return self.cluster().open_ioctx(pool)
+        except rados.ObjectNotFound:
+            raise ServiceError(f"pool {pool!r} does not exist") from None
+        except rados.Error as exc:
+            self.close()
+            raise ServiceError(f"cannot open pool {pool!r}: {exc}") from None

@@ -1,0 +1,194 @@
+"""OSD tree and the guided removal of a lost OSD (shared/reference/ceph-ops.md,
+"Removing a lost OSD"): refuse if up, out, wait for active+clean, check
+safe-to-destroy, purge (or Jewel's chain), drop the emptied host bucket."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.errors import ServiceError
+
+
+@dataclass(frozen=True)
+class OSD:
+    id: int
+    host: str
+    up: bool
+    inn: bool  # "in" is a keyword
+    weight: float  # CRUSH weight
+    reweight: float
+
+    @property
+    def name(self) -> str:
+        return f"osd.{self.id}"
+
+
+@dataclass(frozen=True)
+class Tree:
+    osds: tuple[OSD, ...]
+    hosts: dict[str, tuple[int, ...]]  # host bucket -> OSD ids in it
+
+    def get(self, osd_id: int) -> OSD | None:
+        return next((o for o in self.osds if o.id == osd_id), None)
+
+
+def osd_tree(service: CephService) -> Tree:
+    doc = service.json({"prefix": "osd tree"}) or {}
+    nodes = {n["id"]: n for n in doc.get("nodes", [])}
+    hosts: dict[str, tuple[int, ...]] = {}
+    host_of: dict[int, str] = {}
+    for node in nodes.values():
+        if node.get("type") == "host":
+            hosts[node["name"]] = tuple(node.get("children", []))
+            for child in node.get("children", []):
+                host_of[child] = node["name"]
+    osds = []
+    for node in list(nodes.values()) + doc.get("stray", []):
+        if node.get("type") == "osd":
+            osds.append(
+                OSD(
+                    node["id"],
+                    host_of.get(node["id"], "-"),
+                    node.get("status") == "up",
+                    float(node.get("reweight", 0)) > 0,
+                    float(node.get("crush_weight", 0)),
+                    float(node.get("reweight", 0)),
+                )
+            )
+    return Tree(tuple(sorted(osds, key=lambda o: o.id)), hosts)
+
+
+@dataclass(frozen=True)
+class PGSummary:
+    total: int
+    clean: int
+    states: dict[str, int]
+
+    @property
+    def all_clean(self) -> bool:
+        return self.total > 0 and self.clean == self.total
+
+    def text(self) -> str:
+        return ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no PGs"
+
+
+def pg_summary(service: CephService) -> PGSummary:
+    doc = service.json({"prefix": "pg stat"}) or {}
+    summary = doc.get("pg_summary", doc)  # Jewel answers the summary at the top level
+    states = {s["name"]: int(s["num"]) for s in summary.get("num_pg_by_state", [])}
+    total = int(summary.get("num_pgs", sum(states.values())))
+    return PGSummary(total, states.get("active+clean", 0), states)
+
+
+def health(service: CephService) -> tuple[str, list[str]]:
+    """HEALTH_OK/WARN/ERR and one line per check (its summary)."""
+    doc = service.json({"prefix": "health"}) or {}
+    checks = doc.get("checks", {})
+    lines = [
+        f"{name}: {c.get('summary', {}).get('message', '')}" for name, c in sorted(checks.items())
+    ]
+    return str(doc.get("status", doc.get("overall_status", "?"))), lines
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the removal flow's progress. ``needs_force`` stops the flow for a decision."""
+
+    text: str
+    done: bool = False
+    needs_force: bool = False
+
+
+class Cancelled(ServiceError):
+    pass
+
+
+def safe_to_destroy(service: CephService, osd_id: int) -> tuple[bool, str]:
+    caps = service.capabilities()
+    if "osd safe-to-destroy" not in caps.mgr_commands | caps.mon_commands:
+        pgs = pg_summary(service)
+        return pgs.all_clean, f"this release has no safe-to-destroy; PGs: {pgs.text()}"
+    mgr = "osd safe-to-destroy" in caps.mgr_commands
+    ret, doc, errs = service.command(
+        {"prefix": "osd safe-to-destroy", "ids": [str(osd_id)]}, mgr=mgr, check=False
+    )
+    if ret == 0 and isinstance(doc, dict):
+        if osd_id in doc.get("safe_to_destroy", []):
+            return True, f"osd.{osd_id} is safe to destroy"
+        why = []
+        for key in ("active", "missing_stats", "stored_pgs"):
+            if doc.get(key):
+                why.append(f"{key.replace('_', ' ')}: {doc[key]}")
+        return False, "; ".join(why) or errs.strip() or "Ceph says it is not safe yet"
+    return False, errs.strip() or f"safe-to-destroy answered {ret}"
+
+
+def remove_osd(
+    service: CephService, osd_id: int, *, force: bool = False, cancel: threading.Event | None = None,
+    wait: float = 600.0, interval: float = 1.0,
+) -> Iterator[Step]:  # fmt: skip
+    """The guided removal, step by step. Stops with ``needs_force`` when safe-to-destroy says
+    no (run again with ``force=True`` to go on); raises ServiceError when it must refuse."""
+    cancel = cancel or threading.Event()
+    tree = osd_tree(service)
+    osd = tree.get(osd_id)
+    if osd is None:
+        raise ServiceError(f"osd.{osd_id} does not exist")
+    if osd.up:
+        raise ServiceError(
+            f"osd.{osd_id} is up: stop its daemon (or wait until Ceph marks it down) before removing it"
+        )
+    yield Step(f"osd.{osd_id} on host {osd.host} is down")
+    if osd.inn:
+        service.command({"prefix": "osd out", "ids": [str(osd_id)]})
+        yield Step(f"marked osd.{osd_id} out; Ceph now moves its data to the other OSDs")
+    deadline = time.monotonic() + wait
+    while True:
+        pgs = pg_summary(service)
+        if pgs.all_clean:
+            yield Step(f"all {pgs.total} PGs are active+clean")
+            break
+        if cancel.is_set():
+            raise Cancelled(f"stopped by the operator; osd.{osd_id} stays out (PGs: {pgs.text()})")
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"PGs still not clean after {wait:.0f}s ({pgs.text()}); osd.{osd_id} stays out"
+            )
+        yield Step(f"waiting for recovery: {pgs.clean}/{pgs.total} PGs active+clean ({pgs.text()})")
+        cancel.wait(interval)
+    safe, why = safe_to_destroy(service, osd_id)
+    if not safe and not force:
+        yield Step(f"Ceph says osd.{osd_id} is not safe to destroy: {why}", needs_force=True)
+        return
+    yield Step(why if safe else f"forced past safe-to-destroy: {why}")
+    yield from _purge(service, osd_id)
+    host_left = tuple(i for i in tree.hosts.get(osd.host, ()) if i != osd_id)
+    if osd.host in tree.hosts and not host_left:
+        service.command({"prefix": "osd crush remove", "name": osd.host})
+        yield Step(f"removed the empty host bucket {osd.host}")
+    status, checks = health(service)
+    yield Step(f"done: {status}" + (f" ({'; '.join(checks)})" if checks else ""), done=True)
+
+
+def _purge(service: CephService, osd_id: int) -> Iterator[Step]:
+    where = service.capabilities().purge
+    if where is not None:
+        cmd: dict[str, Any] = {"prefix": "osd purge", "id": osd_id}
+        cmd.update(
+            {"yes_i_really_mean_it": True} if where == "mgr" else {"sure": "--yes-i-really-mean-it"}
+        )
+        service.command(cmd, mgr=where == "mgr")
+        yield Step(f"purged osd.{osd_id} (CRUSH item, auth key and OSD id)")
+        return
+    for cmd, text in (
+        ({"prefix": "osd crush remove", "name": f"osd.{osd_id}"}, "removed from the CRUSH map"),
+        ({"prefix": "auth del", "entity": f"osd.{osd_id}"}, "auth key deleted"),
+        ({"prefix": "osd rm", "ids": [str(osd_id)]}, "OSD id removed"),
+    ):
+        service.command(cmd)
+        yield Step(f"osd.{osd_id}: {text}")

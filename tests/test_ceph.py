@@ -1,0 +1,275 @@
+"""The Ceph service on real clusters: the session's, and a scratch one for fencing
+and for killing OSDs (ceph-ops.md: those want a cluster of their own)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubeha_tui.ceph.connection import CephService, import_binding
+from kubeha_tui.ceph.images import (
+    KUBELET_COOKIE,
+    blocklisted,
+    check_create,
+    create,
+    delete,
+    image_details,
+    list_names,
+    load_details,
+    parse_size,
+    unlock,
+)
+from kubeha_tui.ceph.osds import Cancelled, health, osd_tree, pg_summary, remove_osd
+from kubeha_tui.ceph.service import CephStatusService
+from kubeha_tui.errors import ServiceError
+from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.procs import stop
+
+from .support.waiting import wait_for
+
+pytestmark = pytest.mark.ceph
+
+
+@pytest.fixture(scope="session")
+def ceph(ceph_cluster: CephSandbox) -> Iterator[CephService]:
+    service = CephService(str(ceph_cluster.conf))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
+    """Four OSDs; osd.3 alone in its own host bucket, named like the stack's OSD pods."""
+    cluster = CephSandbox(tmp_path_factory.mktemp("scratch"), osds=4)
+    try:
+        cluster.start()
+        service = CephService(str(cluster.conf))
+        service.command(
+            {"prefix": "osd crush add-bucket", "name": "ceph-osd-x1y2z", "type": "host"}
+        )
+        service.command(
+            {"prefix": "osd crush move", "name": "ceph-osd-x1y2z", "args": ["root=default"]}
+        )
+        service.command(
+            {
+                "prefix": "osd crush create-or-move",
+                "id": 3,
+                "weight": 0.01,
+                "args": ["host=ceph-osd-x1y2z", "root=default"],
+            }
+        )
+        cluster.wait_healthy(service.cluster(), 60)
+        service.close()
+        yield cluster
+    finally:
+        stop(cluster.records)
+
+
+@pytest.fixture
+def scratch_service(scratch: CephSandbox) -> Iterator[CephService]:
+    service = CephService(str(scratch.conf))
+    yield service
+    service.close()
+
+
+# -- images ----------------------------------------------------------------------
+
+
+def test_create_list_delete(ceph: CephService) -> None:
+    request = check_create(ceph, "rbd", "db", "10G", ["layering"])
+    image = create(ceph, request)
+    try:
+        assert (image.size, image.features, image.state) == (10 << 30, ("layering",), "free")
+        assert "db" in [i.name for i in list_names(ceph, "rbd")]
+    finally:
+        delete(ceph, "rbd", "db")
+    assert "db" not in [i.name for i in list_names(ceph, "rbd")]
+
+
+def test_hundred_images_names_then_details(ceph: CephService) -> None:
+    names = [f"vol-{n:03d}" for n in range(100)]
+    for name in names:
+        create(ceph, check_create(ceph, "rbd", name, "1M", ["layering", "exclusive-lock"]))
+    try:
+        listed = [i for i in list_names(ceph, "rbd") if i.name.startswith("vol-")]
+        assert [i.name for i in listed] == names and not any(i.loaded for i in listed)
+        detailed = load_details(ceph, listed)
+        assert {(i.size, i.features, i.state) for i in detailed} == {
+            (1 << 20, ("layering", "exclusive-lock"), "free")
+        }
+    finally:
+        for name in names:
+            delete(ceph, "rbd", name)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "pool", "error"),
+    [
+        ("", "1G", "rbd", "name is empty"),
+        ("a/b", "1G", "rbd", "'/' and '@' are not allowed"),
+        ("a@snap", "1G", "rbd", "'/' and '@' are not allowed"),
+        ("ok", "0", "rbd", "must be more than 0"),
+        ("ok", "-5G", "rbd", "expected a number"),
+        ("ok", "ten", "rbd", "expected a number"),
+        ("ok", "1G", "nopool", "pool 'nopool' does not exist"),
+    ],
+)
+def test_bad_create_input_creates_nothing(
+    ceph: CephService, name: str, size: str, pool: str, error: str
+) -> None:
+    before = [i.name for i in list_names(ceph, "rbd")]
+    with pytest.raises(ServiceError, match=error):
+        create(ceph, check_create(ceph, pool, name, size, ["layering"]))
+    assert [i.name for i in list_names(ceph, "rbd")] == before
+
+
+def test_existing_name_and_bad_features_are_refused(ceph: CephService) -> None:
+    create(ceph, check_create(ceph, "rbd", "taken", "1M", ["layering"]))
+    try:
+        with pytest.raises(ServiceError, match="already exists"):
+            check_create(ceph, "rbd", "taken", "1M", ["layering"])
+        with pytest.raises(ServiceError, match="object-map needs exclusive-lock"):
+            check_create(ceph, "rbd", "other", "1M", ["layering", "object-map"])
+    finally:
+        delete(ceph, "rbd", "taken")
+
+
+def test_sizes() -> None:
+    assert [parse_size(s) for s in ("10G", "512M", "1T", "4096", "1.5G", "2GiB")] == [
+        10 << 30, 512 << 20, 1 << 40, 4096, 3 << 29, 2 << 30,
+    ]  # fmt: skip
+
+
+def test_poll_gives_names_then_details(ceph: CephService) -> None:
+    create(ceph, check_create(ceph, "rbd", "polled", "2M", ["layering"]))
+    try:
+        polls = list(CephStatusService(ceph).poll())
+        first, last = polls[0].data, polls[-1].data
+        assert first.pool == "rbd" and "polled" in [i.name for i in first.images]  # type: ignore[attr-defined]
+        assert not any(i.loaded for i in first.images)  # type: ignore[attr-defined]
+        assert polls[-1].final and all(i.loaded for i in last.images)  # type: ignore[attr-defined]
+        assert last.health == "HEALTH_OK" and len(last.tree.osds) == 3  # type: ignore[attr-defined]
+    finally:
+        delete(ceph, "rbd", "polled")
+
+
+# -- locks -----------------------------------------------------------------------
+
+LOCKER = """
+import rados, rbd, sys, time
+c = rados.Rados(conffile=sys.argv[1], rados_id="admin"); c.connect()
+io = c.open_ioctx("rbd"); img = rbd.Image(io, sys.argv[2])
+img.lock_exclusive(sys.argv[3])
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def start_locker(conf: Path, image: str, cookie: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(conf), image, cookie], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_live_locker_is_alive_and_not_broken_without_force(
+    scratch: CephSandbox, scratch_service: CephService
+) -> None:
+    create(scratch_service, check_create(scratch_service, "rbd", "live", "4M", ["layering"]))
+    locker = start_locker(scratch.conf, "live", f"{KUBELET_COOKIE}node2")
+    try:
+        (lk,) = image_details(scratch_service, "rbd", "live").lockers
+        assert lk.alive and lk.label == "Kubernetes node node2's lock"
+        assert image_details(scratch_service, "rbd", "live").state == "locked"
+        with pytest.raises(ServiceError, match="is alive"):
+            unlock(scratch_service, "rbd", "live", lk.client, lk.cookie)
+        assert image_details(scratch_service, "rbd", "live").lockers == (lk,)
+        with pytest.raises(ServiceError, match="in use by 1 client"):
+            delete(scratch_service, "rbd", "live")
+    finally:
+        locker.kill()
+        locker.wait()
+
+
+def test_stale_kubelet_lock_is_fenced_and_broken(
+    scratch: CephSandbox, scratch_service: CephService
+) -> None:
+    create(scratch_service, check_create(scratch_service, "rbd", "db", "4M", ["layering"]))
+    locker = start_locker(scratch.conf, "db", f"{KUBELET_COOKIE}node1")
+    (lk,) = image_details(scratch_service, "rbd", "db").lockers
+    assert lk.alive
+    locker.send_signal(signal.SIGKILL)
+    locker.wait()
+    stale = wait_for(
+        lambda: [x for x in image_details(scratch_service, "rbd", "db").lockers if not x.alive],
+        timeout=30,
+        what="watch expiry",
+    )
+    assert image_details(scratch_service, "rbd", "db").state == "stale lock"
+    result = unlock(scratch_service, "rbd", "db", stale[0].client, stale[0].cookie)
+    assert result.fenced and lk.address in blocklisted(scratch_service)
+    assert image_details(scratch_service, "rbd", "db").lockers == ()
+    rbd = import_binding("rbd")
+    with (
+        scratch_service.ioctx("rbd") as io,
+        rbd.Image(io, "db") as img,
+    ):  # another client can lock it now
+        img.lock_exclusive("after")
+        assert img.list_lockers()["lockers"][0][1] == "after"
+        img.unlock("after")
+
+
+# -- OSDs ------------------------------------------------------------------------
+
+
+def test_removing_an_up_osd_is_refused(scratch_service: CephService) -> None:
+    with pytest.raises(ServiceError, match=r"osd\.1 is up"):
+        next(remove_osd(scratch_service, 1))
+    assert osd_tree(scratch_service).get(1) is not None
+
+
+def test_killed_osd_is_removed_with_its_host_bucket(
+    scratch: CephSandbox, scratch_service: CephService
+) -> None:
+    scratch.procs["osd.3"].kill()
+    scratch.procs["osd.3"].wait()
+    wait_for(lambda: not osd_tree(scratch_service).get(3).up, timeout=30, what="osd.3 down")  # type: ignore[union-attr]
+    cancel = threading.Event()
+    steps = [s.text for s in remove_osd(scratch_service, 3, cancel=cancel, interval=0.2)]
+    assert steps[0] == "osd.3 on host ceph-osd-x1y2z is down"
+    assert any("marked osd.3 out" in s for s in steps) and any("active+clean" in s for s in steps)
+    assert "purged osd.3 (CRUSH item, auth key and OSD id)" in steps
+    assert "removed the empty host bucket ceph-osd-x1y2z" in steps
+    assert osd_tree(scratch_service).get(3) is None
+    assert "ceph-osd-x1y2z" not in osd_tree(scratch_service).hosts
+    ret, _, _ = scratch_service.command({"prefix": "auth get", "entity": "osd.3"}, check=False)
+    assert ret != 0
+    wait_for(
+        lambda: pg_summary(scratch_service).all_clean and health(scratch_service)[0] == "HEALTH_OK",
+        timeout=60,
+    )
+
+
+def test_removal_can_be_cancelled_while_waiting(
+    scratch: CephSandbox, scratch_service: CephService
+) -> None:
+    scratch.procs["osd.2"].kill()
+    scratch.procs["osd.2"].wait()
+    wait_for(lambda: not osd_tree(scratch_service).get(2).up, timeout=30)  # type: ignore[union-attr]
+    cancel = threading.Event()
+    flow = remove_osd(scratch_service, 2, cancel=cancel, interval=0.1)
+    seen = [next(flow).text, next(flow).text]
+    cancel.set()
+    with pytest.raises(Cancelled):
+        for step in flow:
+            seen.append(step.text)
+    assert osd_tree(scratch_service).get(2) is not None  # stopped before anything was removed
+    assert json.dumps(seen)
