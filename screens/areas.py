@@ -21,7 +21,6 @@ from .widgets import BackendLine
 CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
 POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "IP")
 SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS")
-IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
 WIDE_AT = 120  # columns from which the Cluster panes sit side by side
 
 
@@ -76,14 +75,6 @@ class KubeScreen(AreaScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Pane("Pods", "kube", table("kube-pods", POD_COLUMNS))
-
-
-class CephScreen(AreaScreen):
-    TITLE_TEXT = "Ceph"
-    HELP = "Ceph health and RBD images through librados/librbd."
-
-    def compose_body(self) -> ComposeResult:
-        yield Pane("RBD images", "ceph", table("ceph-images", IMAGE_COLUMNS))
 
 
 class WizardScreen(AreaScreen):

@@ -3,14 +3,18 @@ read-only rule: actions named in DESTRUCTIVE are hidden and refused."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
 from .widgets import StatusBar
+
+if TYPE_CHECKING:
+    from .app import KubehaApp
 
 
 class AreaScreen(Screen[None]):
@@ -19,6 +23,28 @@ class AreaScreen(Screen[None]):
     # Action names that change the cluster; never offered in read-only mode.
     DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset()
 
+    BINDINGS = [
+        Binding("right_square_bracket", "switch_tab(1)", "Next tab", id="area.next-tab", show=False,
+                tooltip="Next tab (]), previous tab ([)"),
+        Binding("left_square_bracket", "switch_tab(-1)", "Previous tab", id="area.previous-tab", show=False),
+    ]  # fmt: skip
+
+    def action_switch_tab(self, step: int) -> None:
+        tabs = self.query(TabbedContent)
+        if not tabs:
+            return
+        box = tabs.first()
+        panes = [p.id for p in box.query(TabPane) if p.id]
+        if box.active in panes:
+            box.active = panes[(panes.index(box.active) + step) % len(panes)]
+
+    @on(TabbedContent.TabActivated)
+    def _focus_tab_table(self, event: TabbedContent.TabActivated) -> None:
+        """Keys go to the table of the tab just shown (a hidden table keeps none)."""
+        tables = event.pane.query(DataTable)
+        if tables:
+            tables.first().focus()
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)
         yield from self.compose_body()
@@ -26,6 +52,11 @@ class AreaScreen(Screen[None]):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    @property
+    def kubeha(self) -> KubehaApp:
+        """The app, typed (screens reach services and polls through it)."""
+        return cast("KubehaApp", self.app)
 
     def offered_bindings(self) -> list[Binding]:
         """This screen's own bindings that apply now (destructive ones vanish in read-only)."""

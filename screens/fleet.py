@@ -125,7 +125,7 @@ class FleetScreen(AreaScreen):
 
     @property
     def service(self) -> FleetService:
-        return self.app.services.fleet  # type: ignore[attr-defined, no-any-return]
+        return self.kubeha.services.fleet
 
     def compose_body(self) -> ComposeResult:
         yield BackendLine("fleet")
@@ -332,4 +332,4 @@ class FleetScreen(AreaScreen):
     @on(ActionFinished)
     def _finished(self, message: ActionFinished) -> None:
         self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
-        self.app.poll("fleet")  # type: ignore[attr-defined]
+        self.kubeha.poll("fleet")

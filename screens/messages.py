@@ -45,3 +45,18 @@ class PlanReady(Message):
     """An action was planned against the live cluster; confirm or refuse it next."""
 
     plan: object
+
+
+@dataclass
+class StepReported(Message):
+    """A long flow (OSD removal) reached a step."""
+
+    step: object
+
+
+@dataclass
+class CreateChecked(Message):
+    """The create form was checked against the cluster: a request, or why not."""
+
+    request: object
+    error: str = ""

@@ -1,0 +1,389 @@
+"""Ceph screen: health, RBD images per pool (create, delete, unlock) and the OSD tree
+(remove a lost OSD), live."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
+
+from kubeha_tui.ceph.images import (
+    CreateRequest,
+    Image,
+    Locker,
+    check_create,
+    create,
+    delete,
+    human_size,
+    unlock,
+)
+from kubeha_tui.ceph.osds import Step, remove_osd
+from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
+from kubeha_tui.errors import ServiceError
+
+from .base import AreaScreen
+from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
+from .dialogs import ConfirmScreen
+from .messages import ActionFinished
+from .tables import Row, View, fill, selected_key, table
+from .widgets import BackendLine
+
+IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
+OSD_COLUMNS = ("ID", "HOST", "STATUS", "IN/OUT", "WEIGHT", "REWEIGHT")
+STATE_STYLE = {"stale lock": "failed", "error": "failed", "locked": "warn"}
+
+
+def image_rows(snap: CephSnapshot) -> list[Row]:
+    rows = []
+    for i in snap.images:
+        if i.loaded and not i.error:
+            lockers = ", ".join(f"{lk.client} {lk.cookie}" for lk in i.lockers) or "-"
+            cells = (
+                i.name,
+                human_size(i.size or 0),
+                ",".join(i.features) or "-",
+                lockers,
+                str(len(i.watchers)),
+                i.state,
+            )
+        else:
+            cells = (i.name, "…", "…", "…", "…", i.error or "…")
+        rows.append(Row(i.name, cells, STATE_STYLE.get(i.state, "")))
+    return rows
+
+
+def osd_rows(snap: CephSnapshot) -> list[Row]:
+    return [
+        Row(
+            str(o.id),
+            (
+                o.name,
+                o.host,
+                "up" if o.up else "down",
+                "in" if o.inn else "out",
+                f"{o.weight:.5f}",
+                f"{o.reweight:.2f}",
+            ),
+            "" if o.up else "failed",
+        )
+        for o in snap.tree.osds
+    ]
+
+
+class CephScreen(AreaScreen):
+    TITLE_TEXT = "Ceph"
+    HELP = (
+        "Ceph health, RBD images of a pool and the OSD tree, through librados/librbd. "
+        "Images: n creates, Ctrl+D deletes (refused while a client uses it), u breaks a lock "
+        "(stale lockers are fenced first; a live one only when forced). OSDs: x removes a lost "
+        "(down) OSD step by step: out, wait for recovery, safe-to-destroy, purge."
+    )
+    DESTRUCTIVE = frozenset({"create_image", "delete_image", "unlock_image", "remove_osd"})
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="ceph.filter", tooltip="Filter rows by text"),
+        Binding("o", "sort", "Sort", id="ceph.sort", tooltip="Sort by the next column", show=False),
+        Binding("n", "create_image", "New", id="ceph.create", tooltip="Create an RBD image"),
+        Binding(
+            "u", "unlock_image", "Unlock", id="ceph.unlock", tooltip="Break a lock on the image"
+        ),
+        Binding("ctrl+d", "delete_image", "Delete", id="ceph.delete", tooltip="Delete the image"),
+        Binding(
+            "x",
+            "remove_osd",
+            "Remove OSD",
+            id="ceph.remove-osd",
+            tooltip="Remove a lost (down) OSD",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", id="ceph.clear-filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.views = {"images": View(), "osds": View()}
+        self.snapshot: CephSnapshot | None = None
+        self._pools_shown: tuple[str, ...] = ()
+
+    @property
+    def service(self) -> CephStatusService:
+        return self.kubeha.services.ceph
+
+    def compose_body(self) -> ComposeResult:
+        yield BackendLine("ceph")
+        yield Static("", id="ceph-health")
+        with TabbedContent(id="ceph-tabs"):
+            with TabPane("Images", id="images"):
+                yield Select([], prompt="pool", allow_blank=True, id="ceph-pool")
+                yield table("ceph-images", IMAGE_COLUMNS)
+            with TabPane("OSDs", id="osds"):
+                yield Static("", id="ceph-pgs")
+                yield table("ceph-osds", OSD_COLUMNS)
+        yield Input(
+            placeholder="filter (Enter keeps it, Esc clears)",
+            id="ceph-filter",
+            classes="filter hidden",
+        )
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "data", self._data_changed)
+        self.query_one("#ceph-images").focus()
+
+    def on_screen_resume(self) -> None:
+        self.render_tables()
+
+    def _data_changed(self, data: dict[str, object]) -> None:
+        snap = data.get("ceph")
+        if isinstance(snap, CephSnapshot):
+            self.snapshot = snap
+            if self.is_current:
+                self.render_tables()
+
+    @property
+    def tab(self) -> str:
+        return self.query_one("#ceph-tabs", TabbedContent).active or "images"
+
+    def render_tables(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        checks = "".join(f"\n  {c}" for c in snap.checks)
+        style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
+        self.query_one("#ceph-health", Static).update(
+            Text.assemble((snap.health, f"bold {style}"), checks)
+        )
+        self.query_one("#ceph-pgs", Static).update(f"PGs: {snap.pgs.text()}")
+        select = self.query_one("#ceph-pool", Select)
+        if snap.pools != self._pools_shown:
+            select.set_options([(p, p) for p in snap.pools])
+            self._pools_shown = snap.pools
+        if snap.pool and select.value != snap.pool:
+            with select.prevent(Select.Changed):
+                select.value = snap.pool
+        tab = self.tab
+        view = self.views[tab]
+        view.rows = image_rows(snap) if tab == "images" else osd_rows(snap)
+        grid = self.query_one(f"#ceph-{tab}", DataTable)
+        fill(grid, view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
+        if tab == "images":
+            top = int(grid.scroll_offset.y)
+            self.service.visible = tuple(
+                r.key for r in view.visible()[top : top + grid.size.height]
+            )
+
+    @on(Select.Changed, "#ceph-pool")
+    def _pool_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.service.pool:
+            self.service.pool = event.value
+            self.kubeha.poll("ceph")
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.render_tables()
+
+    # -- filter and sort -------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#ceph-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#ceph-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.views[self.tab].filter = event.value
+        self.render_tables()
+
+    @on(Input.Submitted, "#ceph-filter")
+    def _filter_kept(self) -> None:
+        self.query_one(f"#ceph-{self.tab}").focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#ceph-filter", Input)
+        box.value = ""
+        box.add_class("hidden")
+        self.query_one(f"#ceph-{self.tab}").focus()
+
+    def action_sort(self) -> None:
+        view = self.views[self.tab]
+        columns = len(IMAGE_COLUMNS if self.tab == "images" else OSD_COLUMNS)
+        view.sort_column = 0 if view.sort_column is None else (view.sort_column + 1) % columns
+        self.render_tables()
+
+    # -- actions -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and self.query("#ceph-tabs"):
+            if action in {"delete_image", "unlock_image", "create_image"} and self.tab != "images":
+                return None
+            if action == "remove_osd" and self.tab != "osds":
+                return None
+        return allowed
+
+    def selected_image(self) -> Image | None:
+        key = selected_key(self.query_one("#ceph-images", DataTable))
+        if key is None or self.snapshot is None:
+            return None
+        return next((i for i in self.snapshot.images if i.name == key), None)
+
+    def action_create_image(self) -> None:
+        snap = self.snapshot
+        if snap is None or not snap.pools:
+            self.notify("no pool to create an image in", severity="warning")
+            return
+        ceph = self.service.ceph
+
+        def check(pool: str, name: str, size: str, features: tuple[str, ...]) -> CreateRequest:
+            return check_create(ceph, pool, name, size, features)
+
+        def chosen(request: CreateRequest | None) -> None:
+            if request is not None:
+                self._act(f"created {request.pool}/{request.name} ({human_size(request.size)}, {','.join(request.features)})",
+                          lambda: create(ceph, request))  # fmt: skip
+
+        self.app.push_screen(CreateImageScreen(snap.pools, snap.pool, check), chosen)
+
+    def action_delete_image(self) -> None:
+        image = self.selected_image()
+        if image is None:
+            return
+        if image.watchers or image.lockers:
+            who = (
+                f"{len(image.watchers)} client(s) use it"
+                if image.watchers
+                else f"{image.lockers[0].client} holds a lock"
+            )
+            self.notify(
+                f"{image.pool}/{image.name}: {who}; not deleting",
+                title="Refused",
+                severity="warning",
+            )
+            return
+        size = human_size(image.size) if image.size is not None else "size unknown"
+        ceph = self.service.ceph
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._act(
+                    f"deleted {image.pool}/{image.name}",
+                    lambda: delete(ceph, image.pool, image.name),
+                )
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete {image.pool}/{image.name}?",
+                f"Delete image {image.pool}/{image.name} ({size}) and all its data.",
+                f"rbd rm {image.pool}/{image.name}",
+                ("This cannot be undone.",),
+                "delete",
+            ),
+            confirmed,
+        )
+
+    def action_unlock_image(self) -> None:
+        image = self.selected_image()
+        if image is None:
+            return
+        if not image.lockers:
+            self.notify(f"{image.pool}/{image.name} has no locks", severity="information")
+            return
+        ceph = self.service.ceph
+
+        def chosen(choice: tuple[Locker, bool] | None) -> None:
+            if choice is None:
+                return
+            locker, force = choice
+            if not force:
+                self._act(
+                    "",
+                    lambda: unlock(ceph, image.pool, image.name, locker.client, locker.cookie).text,
+                )
+                return
+
+            def sure(yes: bool | None) -> None:
+                if yes:
+                    self._act(
+                        "",
+                        lambda: (
+                            unlock(
+                                ceph,
+                                image.pool,
+                                image.name,
+                                locker.client,
+                                locker.cookie,
+                                force=True,
+                            ).text
+                        ),
+                    )
+
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"Force-break {locker.client}'s lock?",
+                    f"{locker.client} at {locker.address} is alive. It will be blocklisted for an hour and lose {image.name}.",
+                    f"ceph osd blocklist add {locker.address}; rbd lock rm {image.pool}/{image.name} {locker.cookie!r} {locker.client}",
+                    ("If that client is really writing, this can corrupt what it was doing.",),
+                    "force",
+                ),
+                sure,
+            )
+
+        self.app.push_screen(UnlockScreen(image), chosen)
+
+    def action_remove_osd(self) -> None:
+        key = selected_key(self.query_one("#ceph-osds", DataTable))
+        if key is None or self.snapshot is None:
+            return
+        osd = self.snapshot.tree.get(int(key))
+        if osd is None:
+            return
+        if osd.up:
+            self.notify(
+                f"{osd.name} is up: stop its daemon first; only a lost OSD is removed here",
+                title="Refused",
+                severity="warning",
+            )
+            return
+        ceph = self.service.ceph
+
+        def flow(force: bool, cancel: threading.Event) -> Iterator[Step]:
+            return remove_osd(ceph, osd.id, force=force, cancel=cancel)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.app.push_screen(
+                    OSDRemovalScreen(osd.id, flow), lambda _: self.kubeha.poll("ceph")
+                )
+
+        plan = (f"Remove {osd.name} from host {osd.host}: mark it out, wait until every PG is active+clean, "
+                "check safe-to-destroy, purge it (CRUSH item, auth key, id), remove the host bucket if it is left empty.")  # fmt: skip
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Remove {osd.name}?",
+                plan,
+                f"ceph osd out {osd.id}; ceph osd purge {osd.id}",
+                (),
+                "remove",
+            ),
+            confirmed,
+        )
+
+    # -- running an action in a worker ------------------------------------------------
+
+    def _act(self, text: str, run: Callable[[], object]) -> None:
+        self._run_action(text, run)
+
+    @work(thread=True, exit_on_error=False, group="ceph-action")
+    def _run_action(self, text: str, run: Callable[[], object]) -> None:
+        try:
+            result = run()
+            self.post_message(ActionFinished(text or str(result), ok=True))
+        except ServiceError as exc:
+            self.post_message(ActionFinished(str(exc), ok=False))
+
+    @on(ActionFinished)
+    def _finished(self, message: ActionFinished) -> None:
+        self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
+        self.kubeha.poll("ceph")

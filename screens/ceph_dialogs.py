@@ -1,0 +1,250 @@
+"""Ceph dialogs: create an image, pick a lock to break, follow an OSD removal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    Log,
+    OptionList,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+)
+from textual.widgets.option_list import Option
+
+from kubeha_tui.ceph.images import LEGACY_FEATURES, MODERN_FEATURES, CreateRequest, Image, Locker
+from kubeha_tui.ceph.osds import Step
+from kubeha_tui.errors import ServiceError
+
+from .messages import CreateChecked, StepReported
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 80; max-width: 95%; height: auto; max-height: 95%;
+    border: thick $accent; background: $surface; padding: 0 1; }}
+{name} .error {{ color: $error; }}
+{name} .warning {{ color: $warning; }}
+{name} Horizontal {{ height: auto; align-horizontal: right; }}
+{name} Button {{ margin-left: 2; }}
+{name} Input, {name} Select {{ margin-bottom: 1; }}
+"""
+
+
+class CreateImageScreen(ModalScreen["CreateRequest | None"]):
+    """Name, size, pool and features; checked against the cluster before it closes."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="create.cancel")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="CreateImageScreen")
+
+    def __init__(
+        self,
+        pools: tuple[str, ...],
+        pool: str,
+        check: Callable[[str, str, str, tuple[str, ...]], CreateRequest],
+    ) -> None:
+        super().__init__()
+        self._pools, self._pool, self._check = pools, pool, check
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "New RBD image"
+            yield Label("Name")
+            yield Input(placeholder="db", id="image-name")
+            yield Label("Size (10G, 512M, 1T or bytes)")
+            yield Input(value="10G", id="image-size")
+            yield Label("Pool")
+            yield Select(
+                [(p, p) for p in self._pools], value=self._pool, allow_blank=False, id="image-pool"
+            )
+            with RadioSet(id="image-features"):
+                yield RadioButton(
+                    "layering only: maps on old kernels (CoreOS-era krbd)", value=True, id="legacy"
+                )
+                yield RadioButton(
+                    f"modern: {', '.join(MODERN_FEATURES)} (kernel 5.3+)", id="modern"
+                )
+            yield Static("", classes="error", id="create-error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", variant="primary", id="create")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#create")
+    @on(Input.Submitted)
+    def _submit(self) -> None:
+        features = (
+            MODERN_FEATURES if self.query_one("#modern", RadioButton).value else LEGACY_FEATURES
+        )
+        pool = str(self.query_one("#image-pool", Select).value)
+        self._validate(
+            pool,
+            self.query_one("#image-name", Input).value,
+            self.query_one("#image-size", Input).value,
+            features,
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="create-check")
+    def _validate(self, pool: str, name: str, size: str, features: tuple[str, ...]) -> None:
+        try:
+            self.post_message(CreateChecked(self._check(pool, name, size, features)))
+        except ServiceError as exc:
+            self.post_message(CreateChecked(None, str(exc)))
+
+    @on(CreateChecked)
+    def _checked(self, message: CreateChecked) -> None:
+        if message.error:
+            self.query_one("#create-error", Static).update(Text(message.error))
+        else:
+            self.dismiss(message.request)  # type: ignore[arg-type]
+
+
+class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
+    """The image's lockers, alive or stale; breaking a live one needs a second, explicit step."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="unlock.cancel")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="UnlockScreen")
+
+    def __init__(self, image: Image) -> None:
+        super().__init__()
+        self.image = image
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Locks on {self.image.pool}/{self.image.name}"
+            options = []
+            for n, lk in enumerate(self.image.lockers):
+                state = (
+                    "alive (still watching)" if lk.alive else "STALE (no watch: the client is gone)"
+                )
+                options.append(
+                    Option(
+                        f"{lk.client}  cookie {lk.cookie!r}  {lk.address}\n  {lk.label}; {state}",
+                        id=str(n),
+                    )
+                )
+            yield OptionList(*options, id="lockers")
+            yield Static(
+                "Breaking a stale lock first fences that client (blocklist), so it can never write again.",
+                id="unlock-help",
+            )
+            yield Static("", classes="warning", id="unlock-warning")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Force break", variant="error", id="force", disabled=True)
+                yield Button("Break stale lock", variant="warning", id="break")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).highlighted = 0
+        self._update()
+
+    def selected(self) -> Locker:
+        index = self.query_one(OptionList).highlighted or 0
+        return self.image.lockers[index]
+
+    @on(OptionList.OptionHighlighted)
+    def _update(self) -> None:
+        lk = self.selected()
+        self.query_one("#break", Button).disabled = lk.alive
+        self.query_one("#force", Button).disabled = not lk.alive
+        warning = (
+            f"{lk.client} is alive. Breaking its lock fences it: whatever runs there loses the volume. "
+            "Force it only if you know that client is gone."
+            if lk.alive
+            else ""
+        )
+        self.query_one("#unlock-warning", Static).update(warning)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self.dismiss((self.selected(), event.button.id == "force"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class OSDRemovalScreen(ModalScreen[bool]):
+    """Runs the removal flow in a worker and shows every step; Cancel stops the wait."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="osd-removal.close")]
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="OSDRemovalScreen") + "OSDRemovalScreen Log { height: 14; }"
+    )
+
+    def __init__(
+        self, osd_id: int, flow: Callable[[bool, threading.Event], Iterator[Step]]
+    ) -> None:
+        super().__init__()
+        self.osd_id, self._flow = osd_id, flow
+        self._cancel = threading.Event()
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Removing osd.{self.osd_id}"
+            yield Log(id="steps", highlight=False)
+            yield Static("", classes="warning", id="removal-note")
+            with Horizontal():
+                yield Button("Cancel", id="cancel", variant="warning")
+                yield Button("Force", id="force", variant="error", classes="hidden")
+                yield Button("Close", id="close", classes="hidden")
+
+    def on_mount(self) -> None:
+        self._run(False)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="osd-removal")
+    def _run(self, force: bool) -> None:
+        try:
+            for step in self._flow(force, self._cancel):
+                self.post_message(StepReported(step))
+        except ServiceError as exc:
+            self.post_message(StepReported(Step(f"stopped: {exc}", done=True)))
+
+    @on(StepReported)
+    def _show(self, message: StepReported) -> None:
+        step = message.step
+        assert isinstance(step, Step)
+        self.query_one(Log).write_line(step.text)
+        if step.needs_force:
+            self.query_one("#removal-note", Static).update(
+                "Removing it now can lose data that has no other copy. Force only if that data is lost anyway."
+            )
+            self.query_one("#force").remove_class("hidden")
+        if step.done or step.needs_force:
+            self.finished = step.done
+            self.query_one("#cancel").add_class("hidden")
+            self.query_one("#close").remove_class("hidden")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self._cancel.set()
+            self.query_one(Log).write_line("cancelling: the OSD stays out, nothing is removed ...")
+        elif event.button.id == "force":
+            event.button.add_class("hidden")
+            self.query_one("#close").add_class("hidden")
+            self.query_one("#cancel").remove_class("hidden")
+            self._run(True)
+        else:
+            self.dismiss(self.finished)
+
+    def action_close(self) -> None:
+        self._cancel.set()
+        self.dismiss(self.finished)

@@ -1,0 +1,160 @@
+"""Pilot tests of the Ceph screen on the session's real cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, TabbedContent
+
+from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.images import KUBELET_COOKIE, check_create, create, delete, import_binding
+from kubeha_tui.config import Settings
+from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.ceph_dialogs import CreateImageScreen, UnlockScreen
+from kubeha_tui.screens.dialogs import ConfirmScreen
+
+from .support.ui import text_of, until
+
+pytestmark = pytest.mark.ceph
+
+
+@pytest.fixture
+def ceph(ceph_cluster: CephSandbox) -> Iterator[CephService]:
+    service = CephService(str(ceph_cluster.conf))
+    yield service
+    for name in ("ui-a", "ui-b", "ui-new", "ui-locked"):
+        try:
+            delete(service, "rbd", name)
+        except Exception:
+            pass
+    service.close()
+
+
+def make_app(cluster: CephSandbox, tmp_path: Path, **kw: Any) -> KubehaApp:
+    return KubehaApp(Settings(fleet_endpoint=f"unix://{tmp_path}/none.sock", kube_server="http://127.0.0.1:9",
+                              ceph_conf=str(cluster.conf), screen="ceph", **kw))  # fmt: skip
+
+
+def images(app: KubehaApp) -> dict[str, list[str]]:
+    t: DataTable[Any] = app.screen.query_one("#ceph-images", DataTable)
+    return {str(t.get_row_at(i)[0]): [str(c) for c in t.get_row_at(i)] for i in range(t.row_count)}
+
+
+async def test_images_table_and_osds(
+    ceph_cluster: CephSandbox, ceph: CephService, tmp_path: Path
+) -> None:
+    create(ceph, check_create(ceph, "rbd", "ui-a", "1G", ["layering"]))
+    create(ceph, check_create(ceph, "rbd", "ui-b", "512M", ["layering", "exclusive-lock"]))
+    app = make_app(ceph_cluster, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: images(app).get("ui-b", [""])[-1] == "free", what="details")
+        assert images(app)["ui-a"] == ["ui-a", "1 GiB", "layering", "-", "0", "free"]
+        assert images(app)["ui-b"][1:3] == ["512 MiB", "layering,exclusive-lock"]
+        assert "HEALTH_OK" in text_of(app.screen.query_one("#ceph-health"))
+        app.screen.query_one(TabbedContent).active = "osds"
+        osds: DataTable[Any] = app.screen.query_one("#ceph-osds", DataTable)
+        await until(pilot, lambda: osds.row_count == 3)
+        assert [str(c) for c in osds.get_row_at(0)][:4] == [
+            "osd.0",
+            osds.get_row_at(0)[1],
+            "up",
+            "in",
+        ]
+        await pilot.press("x")  # an up OSD is refused, nothing asked
+        await until(pilot, lambda: any("is up" in str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_create_dialog_reports_errors_and_creates(
+    ceph_cluster: CephSandbox, ceph: CephService, tmp_path: Path
+) -> None:
+    create(ceph, check_create(ceph, "rbd", "ui-a", "1M", ["layering"]))
+    app = make_app(ceph_cluster, tmp_path)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await until(pilot, lambda: "ui-a" in images(app))
+        for name, size, error in (
+            ("ui-a", "1G", "already exists"),
+            ("bad/name", "1G", "not allowed"),
+            ("ui-new", "ten", "expected a number"),
+        ):
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, CreateImageScreen))
+            app.screen.query_one("#image-name", Input).value = name
+            app.screen.query_one("#image-size", Input).value = size
+            await pilot.click("#create")
+            await until(
+                pilot,
+                lambda e=error: e in text_of(app.screen.query_one("#create-error")),
+                what=error,
+            )
+            await pilot.press("escape")
+        assert "ui-new" not in images(app)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CreateImageScreen))
+        app.screen.query_one("#image-name", Input).value = "ui-new"
+        app.screen.query_one("#image-size", Input).value = "2G"
+        await pilot.click("#create")
+        await until(
+            pilot, lambda: images(app).get("ui-new", [""])[-1] == "free", what="created image"
+        )
+        assert images(app)["ui-new"][1:3] == ["2 GiB", "layering"]
+
+
+async def test_unlock_shows_lockers_and_live_needs_force(
+    ceph_cluster: CephSandbox, ceph: CephService, tmp_path: Path
+) -> None:
+    create(ceph, check_create(ceph, "rbd", "ui-locked", "4M", ["layering"]))
+    rbd = import_binding("rbd")
+    with (
+        ceph.ioctx("rbd") as io,
+        rbd.Image(io, "ui-locked") as img,
+    ):  # alive: this client watches it
+        img.lock_exclusive(f"{KUBELET_COOKIE}node7")
+        app = make_app(ceph_cluster, tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(
+                pilot, lambda: images(app).get("ui-locked", [""])[-1] == "locked", what="locked row"
+            )
+            grid: DataTable[Any] = app.screen.query_one("#ceph-images", DataTable)
+            grid.move_cursor(row=list(images(app)).index("ui-locked"))
+            await pilot.press("u")
+            await until(pilot, lambda: isinstance(app.screen, UnlockScreen))
+            listed = str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+            assert (
+                "kubelet_lock_magic_node7" in listed
+                and "node7's lock" in listed
+                and "alive" in listed
+            )
+            assert (
+                app.screen.query_one("#break").disabled
+                and not app.screen.query_one("#force").disabled
+            )
+            await pilot.click("#force")
+            await until(
+                pilot, lambda: isinstance(app.screen, ConfirmScreen), what="second confirmation"
+            )
+            await pilot.press("enter")  # Cancel is focused
+            await pilot.pause(0.2)
+            await pilot.press("ctrl+d")  # delete is refused while locked/in use
+            await until(
+                pilot, lambda: any("not deleting" in str(n.message) for n in app._notifications)
+            )
+        assert (
+            img.list_lockers()["lockers"][0][1] == f"{KUBELET_COOKIE}node7"
+        )  # cancelled: untouched
+        img.unlock(f"{KUBELET_COOKIE}node7")
+
+
+async def test_read_only_hides_every_change(ceph_cluster: CephSandbox, tmp_path: Path) -> None:
+    app = make_app(ceph_cluster, tmp_path, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "u", "ctrl+d", "x")
+        await pilot.pause(0.2)
+        assert app.screen.__class__.__name__ == "CephScreen"
+        shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert not shown & {"create_image", "unlock_image", "delete_image", "remove_osd"}
+        assert "RO" in text_of(app.screen.query_one("#status-bar"))
