@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellKey, RowKey
 
 Cell = str | Text
 
@@ -57,46 +57,80 @@ def styled(row: Row) -> list[Cell]:
 
 
 def fill(table: DataTable[Any], rows: Sequence[Row], columns: Sequence[str] | None = None) -> None:
-    """Show ``rows`` in ``table``, keeping the cursor on the same row key when it survives.
+    """Show ``rows`` in ``table`` (a FastTable), keeping the cursor on the same row key."""
+    assert isinstance(table, FastTable)
+    table.show(rows, columns)
 
-    When the keys are the same and in the same order, only rows that changed are
-    touched (compared with what this function last put there).
-    """
-    if columns is not None and tuple(str(c.label) for c in table.columns.values()) != tuple(
-        columns
-    ):
-        table.clear(columns=True)
-        table.add_columns(*columns)
-    shown: dict[str, Row] = getattr(table, "_kubeha_rows", {})
-    new_keys = [r.key for r in rows]
-    if list(shown) == new_keys and len(table.rows) == len(new_keys):
-        column_keys = list(table.columns)
-        for row in rows:
-            if shown[row.key] != row:
-                for col_key, cell in zip(column_keys, styled(row), strict=False):
-                    table.update_cell(row.key, col_key, cell, update_width=True)
-    else:
-        old_keys = [k.value for k in table.rows]
-        cursor_key = (
-            old_keys[table.cursor_row]
-            if old_keys and 0 <= table.cursor_row < len(old_keys)
-            else None
-        )
-        table.clear()
-        for row in rows:
-            table.add_row(*styled(row), key=row.key)
-        if cursor_key in new_keys:
-            table.move_cursor(row=new_keys.index(cursor_key), animate=False)
-    table._kubeha_rows = {r.key: r for r in rows}  # type: ignore[attr-defined]
+
+def _width(cell: object) -> int:
+    return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
 
 class FastTable(DataTable[Any]):
     """A DataTable that sizes its columns with ``cell_len`` of the plain text.
 
     DataTable measures each new cell through Rich (~80 µs a cell), so 1,000 rows of
-    four columns took 0.3 s to appear; our cells are one-line ``str`` or ``Text``,
-    whose width is simply their cell length.
+    four columns took 0.3 s to appear, and re-measures a whole column for each updated
+    cell that got narrower (quadratic when details fill in). Our cells are one-line
+    ``str`` or ``Text``, whose width is simply their cell length.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown: dict[str, Row] = {}  # what show() last put here, by row key
+
+    def show(self, rows: Sequence[Row], columns: Sequence[str] | None = None) -> None:
+        """Replace the content with ``rows``, keeping the cursor on the same row key.
+
+        With the same keys in the same order only the changed rows are rewritten, in one
+        refresh: DataTable.update_cell costs O(rows) each, far too slow for 2,000 rows.
+        """
+        if columns is not None and tuple(str(c.label) for c in self.columns.values()) != tuple(
+            columns
+        ):
+            self.clear(columns=True)
+            self.add_columns(*columns)
+            self._shown = {}
+        new_keys = [r.key for r in rows]
+        if list(self._shown) == new_keys and len(self.rows) == len(new_keys):
+            column_keys = list(self.columns)
+            changed = False
+            for row in rows:
+                if self._shown[row.key] == row:
+                    continue
+                cells = self._data[RowKey(row.key)]
+                for col_key, cell in zip(column_keys, styled(row), strict=False):
+                    cells[col_key] = cell
+                    self._updated_cells.add(CellKey(RowKey(row.key), col_key))
+                changed = True
+            if changed:
+                self._update_count += 1  # invalidates DataTable's render caches
+                self.refresh()
+        else:
+            old_keys = [k.value for k in self.rows]
+            at = self.cursor_row
+            cursor_key = old_keys[at] if old_keys and 0 <= at < len(old_keys) else None
+            self.clear()
+            for row in rows:
+                self.add_row(*styled(row), key=row.key)
+            if cursor_key in new_keys:
+                self.move_cursor(row=new_keys.index(cursor_key), animate=False)
+        self._shown = {r.key: r for r in rows}
+
+    def clear(self, columns: bool = False) -> FastTable:
+        self._shown = {}
+        super().clear(columns)
+        return self
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        """Once per affected column (DataTable re-measures the whole column per shrinking cell)."""
+        for column_key in {c for _, c in updated_cells}:
+            column = self.columns.get(column_key)
+            if column is None:
+                continue
+            widths = (_width(row.get(column_key, "")) for row in self._data.values())
+            column.content_width = max(cell_len(str(column.label)), *widths)
+        self._require_update_dimensions = True
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         columns = self.ordered_columns

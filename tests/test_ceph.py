@@ -273,3 +273,31 @@ def test_removal_can_be_cancelled_while_waiting(
             seen.append(step.text)
     assert osd_tree(scratch_service).get(2) is not None  # stopped before anything was removed
     assert json.dumps(seen)
+
+
+CLOSE_WHILE_LOADING = """
+import sys, threading
+from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.service import CephStatusService
+service = CephStatusService(CephService(sys.argv[1]))
+polls = service.poll()
+next(polls)  # names are in; details are about to load on 16 threads
+threading.Thread(target=lambda: list(polls), daemon=True).start()
+service.close()  # the operator quits now
+print("closed cleanly")
+"""
+
+
+def test_closing_while_details_load_does_not_abort(
+    ceph_cluster: CephSandbox, ceph: CephService
+) -> None:
+    names = [f"quit-{n:03d}" for n in range(150)]
+    for name in names:
+        create(ceph, check_create(ceph, "rbd", name, "1M", ["layering"]))
+    try:
+        done = subprocess.run([sys.executable, "-c", CLOSE_WHILE_LOADING, str(ceph_cluster.conf)],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert (done.returncode, done.stdout.strip()) == (0, "closed cleanly"), done.stderr[-2000:]
+    finally:
+        for name in names:
+            delete(ceph, "rbd", name)

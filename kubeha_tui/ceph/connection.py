@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -71,7 +73,9 @@ class CephService:
     timeout: int = 10
     _cluster: Any = field(default=None, init=False)
     _caps: Capabilities | None = field(default=None, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _lock: threading.Condition = field(default_factory=threading.Condition, init=False)
+    _users: int = field(default=0, init=False)  # calls under way on the connection
+    closing: bool = field(default=False, init=False)
 
     def _connect(self) -> Any:
         rados = import_binding("rados")
@@ -98,25 +102,52 @@ class CephService:
 
     def cluster(self) -> Any:
         with self._lock:
+            if self.closing:
+                raise ServiceError("the Ceph connection is closing")
             if self._cluster is None:
                 self._cluster = self._connect()
             return self._cluster
 
-    def close(self) -> None:
+    @contextmanager
+    def use(self) -> Iterator[Any]:
+        """The connection, counted as in use: close() waits for it (librados aborts the
+        whole process when it is shut down under a running call)."""
+        cluster = self.cluster()
         with self._lock:
-            if self._cluster is not None:
-                self._cluster.shutdown()
-                self._cluster = None
+            self._users += 1
+        try:
+            yield cluster
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._lock.notify_all()
+
+    def forget(self) -> None:
+        """Drop a connection that failed; the next call makes a new one. It is not shut
+        down here: other threads may still hold it, and it goes when they let go."""
+        with self._lock:
+            self._cluster = None
+            self._caps = None
+
+    def close(self) -> None:
+        """Shut the connection down once no call uses it (bounded wait)."""
+        with self._lock:
+            self.closing = True
+            idle = self._lock.wait_for(lambda: self._users == 0, timeout=self.timeout + 1)
+            cluster, self._cluster = self._cluster, None
+            if cluster is not None and idle:
+                cluster.shutdown()
+            self.closing = False
 
     def _call(self, kind: str, cmd: dict[str, Any], inbuf: bytes = b"") -> tuple[int, bytes, str]:
         rados = import_binding("rados")
-        cluster = self.cluster()
-        try:
-            send = cluster.mon_command if kind == "mon" else cluster.mgr_command
-            ret, out, errs = send(json.dumps(cmd), inbuf, timeout=self.timeout)
-        except rados.Error as exc:
-            self.close()  # a dead connection is re-made on the next call
-            raise ServiceError(f"Ceph {cmd['prefix']!r} failed: {exc}") from None
+        with self.use() as cluster:
+            try:
+                send = cluster.mon_command if kind == "mon" else cluster.mgr_command
+                ret, out, errs = send(json.dumps(cmd), inbuf, timeout=self.timeout)
+            except rados.Error as exc:
+                self.forget()  # a dead connection is re-made on the next call
+                raise ServiceError(f"Ceph {cmd['prefix']!r} failed: {exc}") from None
         return int(ret), bytes(out), str(errs)
 
     def command(
@@ -154,12 +185,17 @@ class CephService:
             )
         return self._caps
 
-    def ioctx(self, pool: str) -> Any:
+    @contextmanager
+    def ioctx(self, pool: str) -> Iterator[Any]:
+        """An I/O context on ``pool``, holding the connection in use until the block ends."""
         rados = import_binding("rados")
-        try:
-            return self.cluster().open_ioctx(pool)
-        except rados.ObjectNotFound:
-            raise ServiceError(f"pool {pool!r} does not exist") from None
-        except rados.Error as exc:
-            self.close()
-            raise ServiceError(f"cannot open pool {pool!r}: {exc}") from None
+        with self.use() as cluster:
+            try:
+                ioctx = cluster.open_ioctx(pool)
+            except rados.ObjectNotFound:
+                raise ServiceError(f"pool {pool!r} does not exist") from None
+            except rados.Error as exc:
+                self.forget()
+                raise ServiceError(f"cannot open pool {pool!r}: {exc}") from None
+            with ioctx:
+                yield ioctx

@@ -4,6 +4,7 @@ Facts and pitfalls: shared/reference/ceph-ops.md ("RBD images", "Locks and stale
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ MODERN_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "dee
 KUBELET_COOKIE = "kubelet_lock_magic_"
 UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 DETAIL_THREADS = 16
+BATCH_EVERY = 0.5  # seconds between batches of details
 
 
 def parse_size(text: str) -> int:
@@ -137,6 +139,8 @@ def list_names(service: CephService, pool: str) -> list[Image]:
 
 def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> Image:
     rbd = import_binding("rbd")
+    if service.closing:
+        return image  # the app is quitting: stop opening images
     try:
         kw = {"image_id": image.id} if image.id else {"name": image.name}
         with rbd.Image(ioctx, read_only=True, **kw) as img:
@@ -176,14 +180,16 @@ def iter_details(
     front = set(first)
     order = sorted(images, key=lambda i: i.name not in front)
     batch: list[Image] = []
+    last = time.monotonic()
     with service.ioctx(images[0].pool) as ioctx, ThreadPoolExecutor(DETAIL_THREADS) as pool:
         for n, result in enumerate(
             pool.map(lambda i: _details(service, ioctx, i, watchers), order), start=1
         ):
             batch.append(result)
-            if len(batch) >= 100 or n == len(order) or n == len(front):
+            # The rows on screen at once, then at most twice a second: each batch costs a redraw.
+            if n in (len(order), len(front)) or time.monotonic() - last >= BATCH_EVERY:
                 yield batch
-                batch = []
+                batch, last = [], time.monotonic()
 
 
 def load_details(service: CephService, images: Sequence[Image]) -> list[Image]:

@@ -1,0 +1,121 @@
+"""2,000 RBD images in one pool on the real sandbox Ceph: time until the names are on
+screen (target: 0.2 s) and until every row's size and lockers are filled (target: at most
+half the time of `rbd ls -l` on the same pool, measured in the same run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.common import report
+from kubeha_tui.ceph.connection import CephService, import_binding
+from kubeha_tui.config import Settings
+from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.procs import stop
+from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.tables import FastTable
+
+IMAGES, RUNS = 2000, 3
+
+
+def make_images(conf: Path) -> None:
+    rbd = import_binding("rbd")
+    service = CephService(str(conf))
+    with service.ioctx("rbd") as ioctx, ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda n: rbd.RBD().create(
+                    ioctx, f"img-{n:05d}", 1 << 20, old_format=False, features=1
+                ),
+                range(IMAGES),
+            )
+        )
+    service.close()
+
+
+def rbd_ls_l(conf: Path) -> float:
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["rbd", "-c", str(conf), "--id", "admin", "ls", "-l", "rbd"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    assert out.stdout.count("img-") == IMAGES, out.stdout[:200]
+    return elapsed
+
+
+async def app_times(conf: Path, tmp: Path) -> tuple[list[float], list[float]]:
+    settings = Settings(
+        fleet_endpoint=f"unix://{tmp}/none.sock",
+        kube_server="http://127.0.0.1:9",
+        ceph_conf=str(conf),
+        screen="ceph",
+    )
+    app = KubehaApp(settings)
+    names, details = [], []
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one("#ceph-images", FastTable)
+        while table.row_count < IMAGES:  # warm: the first poll connects
+            await pilot.pause(0.01)
+        arrived = asyncio.Event()
+        app.watch(app, "data", lambda _: arrived.set(), init=False)
+        for _ in range(RUNS):
+            while any(w.group == "poll-ceph" and w.is_running for w in app.workers):
+                await pilot.pause(0.05)
+            table.clear()  # so the names have to arrive again
+            start = time.perf_counter()
+            app.poll("ceph")
+            while table.row_count < IMAGES:
+                await pilot.pause(0.005)
+            names.append(time.perf_counter() - start)
+            while not all(
+                i.loaded for i in app.data["ceph"].images
+            ):  # waits without polling the UI
+                arrived.clear()
+                await arrived.wait()
+            while "…" in {
+                r.cells[-1] for r in table._shown.values()
+            }:  # the screen's handler runs next
+                await pilot.pause(0.01)
+            await pilot.pause(0)
+            details.append(time.perf_counter() - start)
+    return names, details
+
+
+def main() -> int:
+    logging.disable(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="kh-bench-ceph-") as name:
+        tmp = Path(name)
+        cluster = CephSandbox(tmp / "ceph")
+        try:
+            cluster.start()
+            make_images(cluster.conf)
+            baseline = [rbd_ls_l(cluster.conf) for _ in range(RUNS)]
+            names, details = asyncio.run(app_times(cluster.conf, tmp))
+            baseline += [rbd_ls_l(cluster.conf) for _ in range(RUNS)]
+        finally:
+            stop(cluster.records)
+    med = statistics.median
+    ls_l = med(baseline)
+    print(f"ceph: {IMAGES} images: names on screen in {med(names) * 1000:.0f} ms (target <= 200 ms: "
+          f"{'meets' if med(names) <= 0.2 else 'MISSES'}); rbd ls -l {ls_l * 1000:.0f} ms")  # fmt: skip
+    ok = report(
+        "ceph details",
+        med(details),
+        ls_l,
+        0.5,
+        f"{IMAGES} images, every row's size and lockers filled",
+    )
+    return 0 if ok and med(names) <= 0.2 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
