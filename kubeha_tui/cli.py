@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubeha_tui import __version__
@@ -83,10 +83,16 @@ def sandbox_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def run_tui(settings: Settings) -> int:
+def run_tui(settings: Settings, cleanup: Callable[[], None] | None = None) -> int:
+    """Run the TUI. On a hangup (the terminal closed) ``cleanup`` runs and we exit at once."""
     from kubeha_tui.screens.app import KubehaApp  # noqa: PLC0415 - the UI loads only here
 
-    KubehaApp(settings).run()
+    def hangup() -> None:
+        if cleanup:
+            cleanup()
+        os._exit(129)
+
+    KubehaApp(settings, hangup=hangup).run()
     return 0
 
 
@@ -102,12 +108,17 @@ def run_with_sandbox(settings: Settings, sandbox_dir: Path | None) -> int:
         if sandbox_dir is None:
             shutil.rmtree(root, ignore_errors=True)
         return 1
-    try:
-        return run_tui(with_env(settings, state.env))
-    finally:
+
+    def cleanup() -> None:
         launcher.down(root)
         if sandbox_dir is None:
             shutil.rmtree(root, ignore_errors=True)
+
+    try:
+        return run_tui(with_env(settings, state.env), cleanup)
+    finally:
+        if launcher.read_state(root) is not None:
+            cleanup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -101,8 +102,14 @@ class KubehaApp(App[None]):
         dict, always_update=True
     )  # latest snapshot per backend
 
-    def __init__(self, settings: Settings, services: Services | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services | None = None,
+        hangup: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
+        self.hangup = hangup or (lambda: os._exit(129))
         self.settings = settings
         self.read_only = settings.read_only
         self.services = services or build_services(settings, self._ssh_state_from_thread)
@@ -123,8 +130,9 @@ class KubehaApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, self.exit)
+        loop.add_signal_handler(signal.SIGTERM, self.exit)
+        # The terminal is gone: Textual's own shutdown would block writing to it.
+        loop.add_signal_handler(signal.SIGHUP, self.hangup)
 
     def on_unmount(self) -> None:
         self.services.close()

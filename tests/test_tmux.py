@@ -70,7 +70,7 @@ def test_sandbox_tui_switches_screens_and_leaves_nothing(
     assert "1 Cluster" in screen.splitlines()[0] and "✖ kube" in screen.splitlines()[0]
     assert "f1 Help" in screen and "q Quit" in screen
     terminal.keys("4")
-    terminal.wait_screen("RBD images", "HEALTH_OK, 3 OSDs (3 up, 3 in)")
+    terminal.wait_screen("Images", "OSDs", "HEALTH_OK, 3 OSDs (3 up, 3 in)", "NAME", "LOCKERS")
     terminal.keys("2")
     screen = terminal.wait_screen(
         "Unit files", "UNIT", "MACHINE", "ACTIVE", "SUB", "active", "running"
@@ -85,3 +85,22 @@ def test_sandbox_tui_switches_screens_and_leaves_nothing(
 
     assert processes_mentioning(f"{tmp_path}/kubeha-sandbox-") == []
     assert not list(tmp_path.glob("kubeha-sandbox-*"))
+
+
+def test_closed_terminal_stops_the_sandbox(terminal: Terminal, tmp_path: Path) -> None:
+    """A hangup (ssh dropped, terminal closed) must not leave the cluster running."""
+    command = f"env TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state {shlex.quote(EXE)} --sandbox"
+    terminal.tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command)
+    terminal.wait_screen("● ceph", "● fleet")
+    assert processes_mentioning(f"{tmp_path}/kubeha-sandbox-")
+    terminal.tmux("kill-server")  # SIGHUP to the app
+    wait_for(
+        lambda: not processes_mentioning(f"{tmp_path}/kubeha-sandbox-"),
+        timeout=30,
+        what="sandbox stopped",
+    )
+    wait_for(
+        lambda: not [p for p, cmd in processes_mentioning(EXE) if "--sandbox" in cmd],
+        timeout=10,
+        what="app gone",
+    )
