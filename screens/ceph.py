@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
 
 from kubeha_tui.ceph.images import (
     CreateRequest,
@@ -26,11 +26,11 @@ from kubeha_tui.ceph.osds import Step, remove_osd
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
 
-from .base import AreaScreen
 from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished
-from .tables import Row, View, fill, selected_key, table
+from .tabbed import TabbedTableScreen
+from .tables import Row, fill, selected_key, table
 from .widgets import BackendLine
 
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
@@ -75,8 +75,11 @@ def osd_rows(snap: CephSnapshot) -> list[Row]:
     ]
 
 
-class CephScreen(AreaScreen):
+class CephScreen(TabbedTableScreen):
     TITLE_TEXT = "Ceph"
+    AREA = "ceph"
+    SNAPSHOT = CephSnapshot
+    TABS = ("images", "osds")
     HELP = (
         "Ceph health, RBD images of a pool and the OSD tree, through librados/librbd. "
         "Images: n creates, Ctrl+D deletes (refused while a client uses it), u breaks a lock "
@@ -85,8 +88,6 @@ class CephScreen(AreaScreen):
     )
     DESTRUCTIVE = frozenset({"create_image", "delete_image", "unlock_image", "remove_osd"})
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="ceph.filter", tooltip="Filter rows by text"),
-        Binding("o", "sort", "Sort", id="ceph.sort", tooltip="Sort by the next column", show=False),
         Binding("n", "create_image", "New", id="ceph.create", tooltip="Create an RBD image"),
         Binding(
             "u", "unlock_image", "Unlock", id="ceph.unlock", tooltip="Break a lock on the image"
@@ -99,13 +100,10 @@ class CephScreen(AreaScreen):
             id="ceph.remove-osd",
             tooltip="Remove a lost (down) OSD",
         ),
-        Binding("escape", "clear_filter", "Clear filter", id="ceph.clear-filter", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.views = {"images": View(), "osds": View()}
-        self.snapshot: CephSnapshot | None = None
         self._pools_shown: tuple[str, ...] = ()
 
     @property
@@ -122,33 +120,11 @@ class CephScreen(AreaScreen):
             with TabPane("OSDs", id="osds"):
                 yield Static("", id="ceph-pgs")
                 yield table("ceph-osds", OSD_COLUMNS)
-        yield Input(
-            placeholder="filter (Enter keeps it, Esc clears)",
-            id="ceph-filter",
-            classes="filter hidden",
-        )
-
-    def on_mount(self) -> None:
-        self.watch(self.app, "data", self._data_changed)
-        self.query_one("#ceph-images").focus()
-
-    def on_screen_resume(self) -> None:
-        self.render_tables()
-
-    def _data_changed(self, data: dict[str, object]) -> None:
-        snap = data.get("ceph")
-        if isinstance(snap, CephSnapshot):
-            self.snapshot = snap
-            if self.is_current:
-                self.render_tables()
-
-    @property
-    def tab(self) -> str:
-        return self.query_one("#ceph-tabs", TabbedContent).active or "images"
+        yield self.filter_box()
 
     def render_tables(self) -> None:
         snap = self.snapshot
-        if snap is None:
+        if not isinstance(snap, CephSnapshot):
             return
         checks = "".join(f"\n  {c}" for c in snap.checks)
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
@@ -180,38 +156,6 @@ class CephScreen(AreaScreen):
             self.service.pool = event.value
             self.kubeha.poll("ceph")
 
-    @on(TabbedContent.TabActivated)
-    def _tab_changed(self) -> None:
-        self.render_tables()
-
-    # -- filter and sort -------------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#ceph-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
-
-    @on(Input.Changed, "#ceph-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.views[self.tab].filter = event.value
-        self.render_tables()
-
-    @on(Input.Submitted, "#ceph-filter")
-    def _filter_kept(self) -> None:
-        self.query_one(f"#ceph-{self.tab}").focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#ceph-filter", Input)
-        box.value = ""
-        box.add_class("hidden")
-        self.query_one(f"#ceph-{self.tab}").focus()
-
-    def action_sort(self) -> None:
-        view = self.views[self.tab]
-        columns = len(IMAGE_COLUMNS if self.tab == "images" else OSD_COLUMNS)
-        view.sort_column = 0 if view.sort_column is None else (view.sort_column + 1) % columns
-        self.render_tables()
-
     # -- actions -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -225,13 +169,14 @@ class CephScreen(AreaScreen):
 
     def selected_image(self) -> Image | None:
         key = selected_key(self.query_one("#ceph-images", DataTable))
-        if key is None or self.snapshot is None:
+        snap = self.snapshot
+        if key is None or not isinstance(snap, CephSnapshot):
             return None
-        return next((i for i in self.snapshot.images if i.name == key), None)
+        return next((i for i in snap.images if i.name == key), None)
 
     def action_create_image(self) -> None:
         snap = self.snapshot
-        if snap is None or not snap.pools:
+        if not isinstance(snap, CephSnapshot) or not snap.pools:
             self.notify("no pool to create an image in", severity="warning")
             return
         ceph = self.service.ceph
@@ -334,9 +279,10 @@ class CephScreen(AreaScreen):
 
     def action_remove_osd(self) -> None:
         key = selected_key(self.query_one("#ceph-osds", DataTable))
-        if key is None or self.snapshot is None:
+        snap = self.snapshot
+        if key is None or not isinstance(snap, CephSnapshot):
             return
-        osd = self.snapshot.tree.get(int(key))
+        osd = snap.tree.get(int(key))
         if osd is None:
             return
         if osd.up:
@@ -372,18 +318,11 @@ class CephScreen(AreaScreen):
 
     # -- running an action in a worker ------------------------------------------------
 
-    def _act(self, text: str, run: Callable[[], object]) -> None:
-        self._run_action(text, run)
-
     @work(thread=True, exit_on_error=False, group="ceph-action")
-    def _run_action(self, text: str, run: Callable[[], object]) -> None:
+    def _act(self, text: str, run: Callable[[], object]) -> None:
+        """Run a cluster change in a thread; ``text`` (or the result) is the note shown after."""
         try:
             result = run()
             self.post_message(ActionFinished(text or str(result), ok=True))
         except ServiceError as exc:
             self.post_message(ActionFinished(str(exc), ok=False))
-
-    @on(ActionFinished)
-    def _finished(self, message: ActionFinished) -> None:
-        self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
-        self.kubeha.poll("ceph")

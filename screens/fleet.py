@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, TabbedContent, TabPane
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import Plan
@@ -24,10 +24,10 @@ from kubeha_tui.fleet.render import (
 )
 from kubeha_tui.fleet.service import FleetService
 
-from .base import AreaScreen
 from .dialogs import ConfirmScreen, OutputScreen
 from .messages import ActionFinished, PlanReady
-from .tables import Row, View, fill, selected_key, table
+from .tabbed import TabbedTableScreen
+from .tables import Row, fill, selected_key, table
 from .widgets import BackendLine
 
 SEP = "\t"  # row keys of the Units table: "<unit>\t<machine id>" (unit names may hold '@')
@@ -60,8 +60,11 @@ def unit_file_rows(snap: FleetSnapshot) -> list[Row]:
     return rows
 
 
-class FleetScreen(AreaScreen):
+class FleetScreen(TabbedTableScreen):
     TITLE_TEXT = "Fleet"
+    AREA = "fleet"
+    SNAPSHOT = FleetSnapshot
+    TABS = ("units", "machines", "files")
     HELP = (
         "fleet's units (as `fleetctl list-units`), machines and unit files, refreshed live. "
         "Failed units are red, units not running yellow. Status and journal run "
@@ -70,16 +73,6 @@ class FleetScreen(AreaScreen):
     )
     DESTRUCTIVE = frozenset(f"unit_{v}" for v in UNIT_VERBS)
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="fleet.filter", tooltip="Filter rows by text"),
-        Binding(
-            "o",
-            "sort",
-            "Sort",
-            id="fleet.sort",
-            tooltip="Sort by the next column (O reverses)",
-            show=False,
-        ),
-        Binding("O", "reverse", "Reverse", id="fleet.reverse", show=False),
         Binding(
             "w",
             "wide",
@@ -115,13 +108,7 @@ class FleetScreen(AreaScreen):
             id="fleet.destroy",
             tooltip="Destroy the unit (fleetctl destroy)",
         ),
-        Binding("escape", "clear_filter", "Clear filter", id="fleet.clear-filter", show=False),
     ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.views = {"units": View(), "machines": View(), "files": View()}
-        self.snapshot: FleetSnapshot | None = None
 
     @property
     def service(self) -> FleetService:
@@ -136,37 +123,14 @@ class FleetScreen(AreaScreen):
                 yield table("fleet-machines", MACHINE_COLUMNS)
             with TabPane("Unit files", id="files"):
                 yield table("fleet-files", UNIT_FILE_COLUMNS)
-        yield Input(
-            placeholder="filter (Enter keeps it, Esc clears)", id="fleet-filter", classes="filter"
-        )
-
-    def on_mount(self) -> None:
-        self.watch(self.app, "data", self._data_changed)
-        self.query_one("#fleet-units").focus()
-
-    def on_screen_resume(self) -> None:
-        self.render_tables()
-
-    def _data_changed(self, data: dict[str, object]) -> None:
-        snap = data.get("fleet")
-        if isinstance(snap, FleetSnapshot):
-            self.snapshot = snap
-            if self.is_current:  # hidden screens catch up when shown again
-                self.render_tables()
+        yield self.filter_box()
 
     # -- rendering -----------------------------------------------------------
-
-    @property
-    def tab(self) -> str:
-        return self.query_one("#fleet-tabs", TabbedContent).active or "units"
-
-    def active_table(self) -> DataTable[object]:
-        return self.query_one(f"#fleet-{self.tab}", DataTable)
 
     def render_tables(self) -> None:
         """Refill the visible tab's table (the others catch up when shown)."""
         snap = self.snapshot
-        if snap is None:
+        if not isinstance(snap, FleetSnapshot):
             return
         tab = self.tab
         view = self.views[tab]
@@ -180,51 +144,6 @@ class FleetScreen(AreaScreen):
             view.rows, columns = unit_file_rows(snap), UNIT_FILE_COLUMNS
         fill(self.query_one(f"#fleet-{tab}", DataTable), view.visible(), columns)
 
-    @on(TabbedContent.TabActivated)
-    def _tab_changed(self) -> None:
-        self.render_tables()
-        view = self.views[self.tab]
-        self.query_one("#fleet-filter", Input).value = view.filter
-        self.query_one("#fleet-filter").set_class(not view.filter, "hidden")
-
-    # -- filter, sort, wide --------------------------------------------------
-
-    def action_filter(self) -> None:
-        box = self.query_one("#fleet-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
-
-    @on(Input.Changed, "#fleet-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.views[self.tab].filter = event.value
-        self.render_tables()
-
-    @on(Input.Submitted, "#fleet-filter")
-    def _filter_kept(self) -> None:
-        self.active_table().focus()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#fleet-filter", Input)
-        box.value = ""
-        box.add_class("hidden")
-        self.active_table().focus()
-
-    def action_sort(self) -> None:
-        view = self.views[self.tab]
-        count = len(self.active_table().columns)
-        view.sort_column = 0 if view.sort_column is None else (view.sort_column + 1) % count
-        self.render_tables()
-        self.notify(
-            f"sorted by {list(self.active_table().columns.values())[view.sort_column].label}",
-            timeout=2,
-        )
-
-    def action_reverse(self) -> None:
-        view = self.views[self.tab]
-        view.reverse = not view.reverse
-        view.sort_column = view.sort_column or 0
-        self.render_tables()
-
     def action_wide(self) -> None:
         self.views["units"].wide = not self.views["units"].wide
         self.render_tables()
@@ -234,14 +153,15 @@ class FleetScreen(AreaScreen):
     def selected(self) -> tuple[str, Machine | None] | None:
         """The unit under the cursor and the machine of that row (None for files of global units)."""
         key = selected_key(self.active_table())
-        if key is None or self.tab == "machines" or self.snapshot is None:
+        snap = self.snapshot
+        if key is None or self.tab == "machines" or not isinstance(snap, FleetSnapshot):
             return None
-        machines = self.snapshot.machines
+        machines = snap.machines
         if self.tab == "units":
             name, _, machine_id = key.partition(SEP)
         else:
             name = key
-            unit = next((u for u in self.snapshot.units if u.name == name), None)
+            unit = next((u for u in snap.units if u.name == name), None)
             machine_id = unit.machine_id if unit and not unit.is_global else ""
         machine = machines.get(machine_id) or (Machine(machine_id) if machine_id else None)
         return name, machine
@@ -328,8 +248,3 @@ class FleetScreen(AreaScreen):
             self.post_message(ActionFinished(self.service.execute(plan), ok=True))
         except ServiceError as exc:
             self.post_message(ActionFinished(f"{plan.verb} {plan.unit} failed: {exc}", ok=False))
-
-    @on(ActionFinished)
-    def _finished(self, message: ActionFinished) -> None:
-        self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
-        self.kubeha.poll("fleet")
