@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
@@ -32,7 +32,7 @@ from .messages import CreateChecked, StepReported
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
-{name} > Vertical {{ width: 80; max-width: 95%; height: auto; max-height: 95%;
+{name} > Vertical, {name} > VerticalScroll {{ width: 80; max-width: 95%; height: auto; max-height: 95%;
     border: thick $accent; background: $surface; padding: 0 1; }}
 {name} .error {{ color: $error; }}
 {name} .warning {{ color: $warning; }}
@@ -46,7 +46,13 @@ class CreateImageScreen(ModalScreen["CreateRequest | None"]):
     """Name, size, pool and features; checked against the cluster before it closes."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="create.cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="CreateImageScreen")
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="CreateImageScreen")
+        + """
+    CreateImageScreen Input, CreateImageScreen Select { margin-bottom: 0; }
+    CreateImageScreen Label { margin-top: 0; }
+    """
+    )
 
     def __init__(
         self,
@@ -58,7 +64,7 @@ class CreateImageScreen(ModalScreen["CreateRequest | None"]):
         self._pools, self._pool, self._check = pools, pool, check
 
     def compose(self) -> ComposeResult:
-        with Vertical() as box:
+        with VerticalScroll() as box:  # scrolls on an 80x24 terminal
             box.border_title = "New RBD image"
             yield Label("Name")
             yield Input(placeholder="db", id="image-name")
