@@ -26,6 +26,7 @@ from bench.common import report
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.messages import BackendPolled
 from kubeha_tui.ssh import SSHOptions, SSHSession
 from kubeha_tui.streams import HTTPStreamClient
 
@@ -75,7 +76,13 @@ async def app_runs(endpoint: str, sshd: Sshd, tmp: Path) -> tuple[float, list[fl
     app = KubehaApp(settings)
     start = time.perf_counter()
     refresh: list[float] = []
-    async with app.run_test(size=(120, 40)) as pilot:
+    finished = asyncio.Event()  # a fleet poll ended (unit files fetched too)
+
+    def hook(message: object) -> None:
+        if isinstance(message, BackendPolled) and message.status.name == "fleet" and message.final:
+            finished.set()
+
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
         table: DataTable[Any] = app.screen.query_one("#fleet-units", DataTable)
         while table.row_count < UNITS:
             await pilot.pause(0.002)
@@ -83,7 +90,9 @@ async def app_runs(endpoint: str, sshd: Sshd, tmp: Path) -> tuple[float, list[fl
         arrived = asyncio.Event()
         app.watch(app, "data", lambda _: arrived.set(), init=False)
         for _ in range(RUNS):
-            await settle(pilot, app)
+            finished.clear()
+            await finished.wait()  # the regular poll under way, then a quiet moment
+            await pilot.pause(0.1)
             arrived.clear()
             start = time.perf_counter()
             app.poll("fleet")
@@ -93,12 +102,6 @@ async def app_runs(endpoint: str, sshd: Sshd, tmp: Path) -> tuple[float, list[fl
             await pilot.pause(0)  # and renders
             refresh.append(time.perf_counter() - start)
     return cold, refresh
-
-
-async def settle(pilot: Any, app: KubehaApp) -> None:
-    """Until no fleet poll is under way (each poll also fetches the unit files after the table)."""
-    while any(w.group == "poll-fleet" and w.is_running for w in app.workers):
-        await pilot.pause(0.01)
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -15,7 +16,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from kubeha_tui.config import Settings
@@ -113,8 +113,8 @@ class KubehaApp(App[None]):
         self.settings = settings
         self.read_only = settings.read_only
         self.services = services or build_services(settings, self._ssh_state_from_thread)
-        self._failures: dict[str, int] = {}
-        self._poll_timers: dict[str, Timer] = {}
+        self._wakeups: dict[str, threading.Event] = {}
+        self._stopping = threading.Event()
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if self.services.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -123,9 +123,17 @@ class KubehaApp(App[None]):
     # -- lifecycle -------------------------------------------------------------
 
     def on_load(self) -> None:
-        # Connect and fetch while Textual is still building the screens.
-        for name in BACKENDS:
-            self.poll(name)
+        # One long-lived poller thread per backend; they connect and fetch while
+        # Textual is still building the screens.
+        for name, service in self.services.by_name().items():
+            self._wakeups[name] = threading.Event()
+            self.run_worker(
+                partial(self._poll_loop, name, service),
+                name=f"poll {name}",
+                group=f"poll-{name}",
+                thread=True,
+                exit_on_error=False,
+            )
 
     def on_mount(self) -> None:
         self.switch_mode(self.settings.screen)
@@ -135,28 +143,36 @@ class KubehaApp(App[None]):
         loop.add_signal_handler(signal.SIGHUP, self.hangup)
 
     def on_unmount(self) -> None:
+        self._stopping.set()
+        for wakeup in self._wakeups.values():
+            wakeup.set()
         self.services.close()
 
     # -- polls: thread workers that only post messages ------------------------------
 
     def poll(self, name: str) -> None:
-        """Poll one backend now (its worker group is exclusive: a newer poll replaces one running)."""
-        service = self.services.by_name()[name]
-        self.run_worker(
-            partial(self._poll_in_thread, name, service),
-            name=f"poll {name}",
-            group=f"poll-{name}",
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
-        )
+        """Poll one backend now (or right after the poll under way)."""
+        self._wakeups[name].set()
 
-    def _poll_in_thread(self, name: str, service: Pollable) -> None:
+    def _poll_loop(self, name: str, service: Pollable) -> None:
+        """Thread: poll, post what came back, wait (less after a wake-up), again.
+
+        One thread per backend, so polls never overlap; a failing backend is retried
+        with exponential backoff, a healthy one every POLL_EVERY seconds.
+        """
+        failures = 0
+        wakeup = self._wakeups[name]
+        while not self._stopping.is_set():
+            wakeup.clear()
+            failures = 0 if self._poll_once(name, service) else failures + 1
+            wakeup.wait(POLL_EVERY[name] if not failures else min(BACKOFF_MAX, 2.0**failures))
+
+    def _poll_once(self, name: str, service: Pollable) -> bool:
         try:
             for result in service.poll():
                 status = BackendStatus(name, "connected", result.detail)
                 self.post_message(BackendPolled(status, result.data, result.final))
-            return
+            return True
         except ServiceError as exc:
             status = BackendStatus(name, "unreachable", str(exc))
         except Exception as exc:  # a bug, not an outage: logged in full, shown in one line
@@ -165,6 +181,7 @@ class KubehaApp(App[None]):
                 name, "unreachable", f"unexpected error: {type(exc).__name__}: {exc}"
             )
         self.post_message(BackendPolled(status))
+        return False
 
     def _ssh_state_from_thread(self, state: str, reason: str | None) -> None:
         self.post_message(SSHStateChanged(state, reason))
@@ -178,16 +195,6 @@ class KubehaApp(App[None]):
         self.backends = {**self.backends, status.name: status}
         if message.data is not None:
             self.data = {**self.data, status.name: message.data}
-        if not message.final:
-            return
-        failures = 0 if status.state == "connected" else self._failures.get(status.name, 0) + 1
-        self._failures[status.name] = failures
-        delay = POLL_EVERY[status.name] if not failures else min(BACKOFF_MAX, 2.0**failures)
-        # Rescheduled only once finished, so polls of one backend never overlap.
-        timer = self._poll_timers.pop(status.name, None)
-        if timer is not None:
-            timer.stop()
-        self._poll_timers[status.name] = self.set_timer(delay, partial(self.poll, status.name))
 
     @on(SSHStateChanged)
     def _ssh_state_changed(self, message: SSHStateChanged) -> None:
