@@ -19,10 +19,9 @@ from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.procs import stop
 from kubeha_tui.screens.app import KubehaApp
-from kubeha_tui.screens.messages import BackendPolled
 from kubeha_tui.screens.tables import FastTable
 
-IMAGES, RUNS = 2000, 3
+IMAGES, RUNS = 2000, 2
 
 
 def make_images(conf: Path) -> None:
@@ -62,21 +61,16 @@ async def app_times(conf: Path, tmp: Path) -> tuple[list[float], list[float]]:
     )
     app = KubehaApp(settings)
     names, details = [], []
-    finished = asyncio.Event()  # a Ceph poll ended
-
-    def hook(message: object) -> None:
-        if isinstance(message, BackendPolled) and message.status.name == "ceph" and message.final:
-            finished.set()
-
-    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one("#ceph-images", FastTable)
         while table.row_count < IMAGES:  # warm: the first poll connects
             await pilot.pause(0.01)
         arrived = asyncio.Event()
         app.watch(app, "data", lambda _: arrived.set(), init=False)
         for _ in range(RUNS):
-            finished.clear()
-            await finished.wait()  # the poll under way has ended
+            while not (app.data.get("ceph") and all(i.loaded for i in app.data["ceph"].images)):
+                await pilot.pause(0.1)  # the poll under way has loaded everything
+            await pilot.pause(0.5)
             table.clear()  # so the names have to arrive again
             start = time.perf_counter()
             app.poll("ceph")
