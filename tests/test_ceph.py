@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -301,3 +302,21 @@ def test_closing_while_details_load_does_not_abort(
     finally:
         for name in names:
             delete(ceph, "rbd", name)
+
+
+def test_lost_mon_is_unreachable_then_reconnects(scratch: CephSandbox) -> None:
+    """Runs last in this module: it stops the scratch cluster's only mon."""
+    service = CephService(str(scratch.conf), timeout=3)
+    try:
+        assert health(service)[0] in {"HEALTH_OK", "HEALTH_WARN"}
+        scratch.procs["mon.a"].kill()
+        scratch.procs["mon.a"].wait()
+        for _ in range(2):  # each call fails within the 3 s op timeout: no hang
+            started = time.monotonic()
+            with pytest.raises(ServiceError, match=r"timed out|cannot connect"):
+                health(service)
+            assert time.monotonic() - started < 8
+        scratch.start_daemon("mon.a", "ceph-mon", "-f", "-c", str(scratch.conf), "-i", "a")
+        wait_for(lambda: health(service)[0].startswith("HEALTH_"), timeout=60, what="reconnected")
+    finally:
+        service.close()

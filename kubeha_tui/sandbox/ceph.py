@@ -191,7 +191,8 @@ keyring = {self.admin_keyring}
                 f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}"
             )
 
-    def _daemon(self, name: str, *argv: str) -> None:
+    def start_daemon(self, name: str, *argv: str) -> None:
+        """Start (or restart) one daemon of this cluster, recorded like the others."""
         proc, rec = spawn(name, argv, self.root / "log" / f"{name}.out", attached=self.attached)
         self.procs[name] = proc
         self.records.append(rec)
@@ -230,8 +231,8 @@ keyring = {self.admin_keyring}
             "--keyring",
             mon_keyring,
         )
-        self._daemon("mon.a", "ceph-mon", "-f", "-c", conf, "-i", "a")
-        self._daemon("mgr.x", "ceph-mgr", "-f", "-c", conf, "-i", "x")
+        self.start_daemon("mon.a", "ceph-mon", "-f", "-c", conf, "-i", "a")
+        self.start_daemon("mgr.x", "ceph-mgr", "-f", "-c", conf, "-i", "x")
         deadline = time.monotonic() + timeout
         cluster = self.connect()
         try:
@@ -283,7 +284,7 @@ keyring = {self.admin_keyring}
         (data / "keyring").write_text(_keyring(f"osd.{osd_id}", secret, {}))
         conf = str(self.conf)
         self._run("ceph-osd", "-c", conf, "-i", str(osd_id), "--mkfs", "--osd-uuid", osd_uuid)
-        self._daemon(f"osd.{osd_id}", "ceph-osd", "-f", "-c", conf, "-i", str(osd_id))
+        self.start_daemon(f"osd.{osd_id}", "ceph-osd", "-f", "-c", conf, "-i", str(osd_id))
         return osd_id
 
     def wait_healthy(self, cluster: Any, timeout: float) -> None:
