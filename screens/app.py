@@ -192,7 +192,8 @@ class KubehaApp(App[None]):
         previous = self.backends.get(status.name)
         if previous is None or previous.state != status.state:
             log.info("%s", status.describe())
-        self.backends = {**self.backends, status.name: status}
+        if previous != status:  # an unchanged status redraws nothing
+            self.backends = {**self.backends, status.name: status}
         if message.data is not None:
             self.data = {**self.data, status.name: message.data}
 
