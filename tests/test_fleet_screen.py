@@ -45,6 +45,12 @@ def cells(t: DataTable[Any]) -> list[list[str]]:
     return [[str(c) for c in t.get_row_at(i)] for i in range(t.row_count)]
 
 
+def select(t: DataTable[Any], unit: str) -> None:
+    """Focus the table and put the cursor on the unit's (first) row."""
+    t.focus()
+    t.move_cursor(row=[r[0] for r in cells(t)].index(unit))
+
+
 async def loaded(pilot: Any, app: KubehaApp) -> None:
     await until(pilot, lambda: table(app, "units").row_count == 10, what="ten unit rows")
 
@@ -120,9 +126,7 @@ async def test_stop_asks_first_and_cancel_changes_nothing(
 ) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, app)
-        units = table(app, "units")
-        units.focus()
-        units.move_cursor(row=[r[0] for r in cells(units)].index("pidalio-apiserver.service"))
+        select(table(app, "units"), "pidalio-apiserver.service")
         await pilot.press("X")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         shown = " ".join(text_of(w) for w in app.screen.query("Static"))
@@ -150,9 +154,7 @@ async def test_refused_action_says_why_without_asking(app: KubehaApp, fleet: Fle
         await until(pilot, lambda: table(app, "units").row_count == 9)
         app.screen.query_one(TabbedContent).active = "files"
         await until(pilot, lambda: table(app, "files").row_count == 6)
-        files = table(app, "files")
-        files.focus()
-        files.move_cursor(row=[r[0] for r in cells(files)].index("pidalio-scheduler.service"))
+        select(table(app, "files"), "pidalio-scheduler.service")
         await pilot.press("X")
         await until(
             pilot, lambda: any("nothing to stop" in str(n.message) for n in app._notifications)
