@@ -15,7 +15,7 @@ from kubeha_tui.fleet.client import FleetSnapshot
 
 from .base import AreaScreen
 from .fleet import unit_rows
-from .tables import Row, fill, table
+from .tables import FastTable, Row, table
 from .widgets import BackendLine
 
 CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
@@ -63,7 +63,7 @@ class ClusterScreen(AreaScreen):
             rows = [
                 Row(r.key, (r.cells[0], r.cells[1], r.cells[3]), r.style) for r in unit_rows(snap)
             ]
-            fill(self.query_one("#cluster-units", DataTable), rows)
+            self.query_one("#cluster-units", FastTable).show(rows)
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")

@@ -30,7 +30,7 @@ from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished
 from .tabbed import TabbedTableScreen
-from .tables import Row, fill, selected_key, table
+from .tables import FastTable, Row, selected_key, table
 from .widgets import BackendLine
 
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
@@ -142,8 +142,8 @@ class CephScreen(TabbedTableScreen):
         tab = self.tab
         view = self.views[tab]
         view.rows = image_rows(snap) if tab == "images" else osd_rows(snap)
-        grid = self.query_one(f"#ceph-{tab}", DataTable)
-        fill(grid, view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
+        grid = self.query_one(f"#ceph-{tab}", FastTable)
+        grid.show(view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
         if tab == "images":
             top = int(grid.scroll_offset.y)
             self.service.visible = tuple(

@@ -104,6 +104,3 @@ class OutputScreen(ModalScreen[None]):
         log.clear()
         log.write(message.text if message.ok else f"failed: {message.text}")
         log.scroll_home(animate=False)
-
-    async def action_dismiss(self, result: None = None) -> None:
-        self.dismiss(result)

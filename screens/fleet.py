@@ -27,7 +27,7 @@ from kubeha_tui.fleet.service import FleetService
 from .dialogs import ConfirmScreen, OutputScreen
 from .messages import ActionFinished, PlanReady
 from .tabbed import TabbedTableScreen
-from .tables import Row, fill, selected_key, table
+from .tables import FastTable, Row, selected_key, table
 from .widgets import BackendLine
 
 SEP = "\t"  # row keys of the Units table: "<unit>\t<machine id>" (unit names may hold '@')
@@ -142,7 +142,7 @@ class FleetScreen(TabbedTableScreen):
             view.rows, columns = machine_rows(snap), MACHINE_COLUMNS
         else:
             view.rows, columns = unit_file_rows(snap), UNIT_FILE_COLUMNS
-        fill(self.query_one(f"#fleet-{tab}", DataTable), view.visible(), columns)
+        self.query_one(f"#fleet-{tab}", FastTable).show(view.visible(), columns)
 
     def action_wide(self) -> None:
         self.views["units"].wide = not self.views["units"].wide

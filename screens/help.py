@@ -50,6 +50,3 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 Text("Ctrl+P opens the command palette. Esc closes this help.", style="dim")
             )
-
-    async def action_dismiss(self, result: None = None) -> None:
-        self.dismiss(result)

@@ -56,12 +56,6 @@ def styled(row: Row) -> list[Cell]:
     return [Text(str(c), style=style) for c in row.cells]
 
 
-def fill(table: DataTable[Any], rows: Sequence[Row], columns: Sequence[str] | None = None) -> None:
-    """Show ``rows`` in ``table`` (a FastTable), keeping the cursor on the same row key."""
-    assert isinstance(table, FastTable)
-    table.show(rows, columns)
-
-
 def _width(cell: object) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
