@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +25,12 @@ class Terminal:
         self.socket = socket
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
-        ).stdout
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise AssertionError(f"tmux {args[0]} failed ({done.returncode}): {done.stderr}")
+        return done.stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "tui")
@@ -50,7 +54,8 @@ class Terminal:
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    term = Terminal(f"kubeha-test-{os.getpid()}")
+    # One server per test: a killed server may still hold its socket for a moment.
+    term = Terminal(f"kubeha-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield term
     subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, check=False)
 
