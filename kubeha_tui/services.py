@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kubeha_tui.ceph import CephService, CephStatusService
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.service import FleetService
-from kubeha_tui.kube import KubeService
+from kubeha_tui.kube.client import KubeService
 from kubeha_tui.polling import Pollable
 from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback
 

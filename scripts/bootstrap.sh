@@ -51,3 +51,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
   echo "$want" > "$stamp"
 fi
+
+# Debian's kubectl (kubernetes-client) for the smoke tests, unpacked into the venv
+# rather than installed: it must not replace a kubectl the machine already has.
+kubectl_dir="$VENV/kubernetes-client"
+if [ ! -x "$kubectl_dir/usr/bin/kubectl" ]; then
+  echo "bootstrap: unpacking Debian's kubernetes-client into $kubectl_dir"
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt downloads as _apt
+  (cd "$tmp" && apt-get download -q kubernetes-client >/dev/null 2>&1) || {
+    "${sudo_cmd[@]}" apt-get update -q && (cd "$tmp" && apt-get download -q kubernetes-client)
+  }
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$kubectl_dir"
+  rm -rf "$tmp"
+fi

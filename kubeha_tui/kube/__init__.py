@@ -1,0 +1,1 @@
+"""Kubernetes: the client (list + watch), the snapshot the screens render, actions."""

@@ -1,0 +1,242 @@
+"""The sandbox Kubernetes cluster: API server + controller, seeded like the stack.
+
+Run: ``python -m kubeha_tui.sandbox.kube.cluster --kubeconfig PATH [--pose 1.5|modern]
+[--ceph-conf FILE] [--pods N --namespaces M] [--churn EVENTS_PER_S]``; prints
+``KUBECONFIG=PATH`` once it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import logging
+import random
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .api import KubeAPI
+from .controller import Controller, ImageCheck
+from .resources import POSES
+from .server import APIServer, Router, User
+from .store import Obj, key_of
+
+log = logging.getLogger(__name__)
+
+STACK_NODES = [
+    ("127.0.1.1", "fr1", "true"),
+    ("127.0.1.2", "fr1", "true"),
+    ("127.0.1.3", "fr2", "false"),
+]
+
+
+def node(name: str, region: str, storage: str, version: str) -> Obj:
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "type": region, "storage": storage}},
+        "spec": {},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+            "addresses": [{"type": "InternalIP", "address": name}, {"type": "Hostname", "address": name}],
+            "capacity": {"cpu": "2", "memory": "4046852Ki", "pods": "110"},
+            "nodeInfo": {"kubeletVersion": version, "osImage": "Container Linux by CoreOS", "containerRuntimeVersion": "docker://1.12.6"},
+        },
+    }  # fmt: skip
+
+
+def deployment(name: str, image: str, replicas: int, labels: dict[str, str], port: int) -> Obj:
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": name, "image": image, "ports": [{"containerPort": port}]}
+                    ]
+                },
+            },
+        },
+    }
+
+
+@dataclass
+class Sandbox:
+    api: KubeAPI
+    controller: Controller
+    server: APIServer
+
+    def close(self) -> None:
+        self.controller.stop()
+        self.server.close()
+
+
+def create(api: KubeAPI, plural: str, ns: str, obj: Obj) -> Obj:
+    return api.create(api.ref(plural, ns), obj)
+
+
+def seed_stack(api: KubeAPI, ceph_conf: Path | None = None, keyring: Path | None = None) -> None:
+    """Three nodes named by IP (labels type/storage), the stack's namespaces and workloads."""
+    for name, region, storage in STACK_NODES:
+        create(api, "nodes", "", node(name, region, storage, api.pose.git_version))
+    for ns in ("default", "kube-system", "ceph"):
+        create(api, "namespaces", "", {"metadata": {"name": ns}})
+    create(api, "services", "default", {
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+    })  # fmt: skip
+    workloads = [
+        ("kube-system", "kube-dns", "gcr.io/google_containers/kubedns-amd64:1.9", 1, 53),
+        ("ceph", "ceph-mon", "ceph/daemon:tag-build-master-jewel-ubuntu-16.04", 3, 6789),
+    ]
+    for ns, name, image, replicas, port in workloads:
+        labels = {"app": name}
+        doc = deployment(name, image, replicas, labels, port)
+        create(api, "deployments", ns, doc)
+        headless = {"clusterIP": "None"} if name == "ceph-mon" else {}
+        create(api, "services", ns, {"metadata": {"name": name, "labels": labels},
+               "spec": {"selector": labels, "ports": [{"port": port}], **headless}})  # fmt: skip
+    if ceph_conf and keyring:
+        files = {
+            "ceph.conf": ceph_conf.read_bytes(),
+            "ceph.client.admin.keyring": keyring.read_bytes(),
+        }
+        create(api, "secrets", "ceph", {
+            "metadata": {"name": "ceph-conf-combined"},
+            "data": {k: base64.b64encode(v).decode() for k, v in files.items()},
+        })  # fmt: skip
+    if not api.pose.in_tree_rbd:
+        create(api, "storageclasses", "", {
+            "metadata": {"name": "csi-rbd-sc"}, "provisioner": "rbd.csi.ceph.com",
+            "parameters": {"pool": "rbd", "imageFeatures": "layering"}, "reclaimPolicy": "Delete",
+        })  # fmt: skip
+
+
+def seed_large(api: KubeAPI, controller: Controller, pods: int, namespaces: int) -> None:
+    """``pods`` running pods spread over ``namespaces`` namespaces, without controller churn."""
+    nodes = [n["metadata"]["name"] for n in api.store.items("nodes")]
+    for i in range(namespaces):
+        create(api, "namespaces", "", {"metadata": {"name": f"team-{i:03d}"}})
+    for i in range(pods):
+        ns = f"team-{i % namespaces:03d}"
+        pod = create(api, "pods", ns, {
+            "metadata": {"name": f"web-{i:05d}", "labels": {"app": f"web-{i % 50}"}},
+            "spec": {"nodeName": nodes[i % len(nodes)],
+                     "containers": [{"name": "web", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]},
+        })  # fmt: skip
+        api.store.put("pods", controller.running(pod), "MODIFIED")
+
+
+def churn(api: KubeAPI, per_second: float, stop: threading.Event) -> None:
+    """Modify random pods (an annotation) at ``per_second`` events a second."""
+    while not stop.wait(1 / per_second):
+        pods = api.store.items("pods")
+        if not pods:
+            continue
+        pod = copy.deepcopy(random.choice(pods))
+        annotations = pod["metadata"].setdefault("annotations", {})
+        annotations["sandbox/tick"] = str(int(annotations.get("sandbox/tick", "0")) + 1)
+        pod["metadata"].pop("resourceVersion")
+        if api.store.get("pods", key_of(pod)) is not None:
+            api.store.put("pods", pod, "MODIFIED")
+
+
+def ceph_checker(conf: Path, client_id: str = "admin") -> ImageCheck:
+    """Whether an RBD image exists in the sandbox Ceph (None when Ceph cannot be asked)."""
+    state: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def exists(pool: str, image: str) -> bool | None:
+        import rados  # noqa: PLC0415 - Debian's bindings, optional for the rest
+        import rbd  # noqa: PLC0415
+
+        with lock:
+            try:
+                if "cluster" not in state:
+                    cluster = rados.Rados(conffile=str(conf), rados_id=client_id)
+                    cluster.conf_set("rados_mon_op_timeout", "5")
+                    cluster.conf_set("rados_osd_op_timeout", "5")
+                    cluster.connect(timeout=5)
+                    state["cluster"] = cluster
+                with state["cluster"].open_ioctx(pool) as ioctx:
+                    try:
+                        rbd.Image(ioctx, image, read_only=True).close()
+                        return True
+                    except rbd.ImageNotFound:
+                        return False
+            except (rados.Error, rbd.Error) as exc:
+                log.info("cannot check rbd image %s/%s: %s", pool, image, exc)
+                if isinstance(exc, rados.ObjectNotFound):
+                    return False  # no such pool
+                state.pop("cluster", None)
+                return None
+
+    return exists
+
+
+def kubeconfig(url: str, token: str | None = None) -> Obj:
+    return {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "sandbox", "cluster": {"server": url}}],
+        "users": [{"name": "sandbox-admin", "user": {"token": token} if token else {}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin"}}],
+        "current-context": "sandbox",
+    }  # fmt: skip
+
+
+def start(
+    pose: str = "modern",
+    *,
+    port: int = 0,
+    ceph_conf: Path | None = None,
+    keyring: Path | None = None,
+    node_ports: tuple[int, int] = (30000, 32767),
+    users: dict[str, User] | None = None,
+    start_delay: float = 1.0,
+    seed: bool = True,
+) -> Sandbox:
+    api = KubeAPI(POSES[pose], node_ports=node_ports)
+    controller = Controller(api, ceph_checker(ceph_conf) if ceph_conf else None, start_delay)
+    if seed:
+        seed_stack(api, ceph_conf, keyring)
+    controller.start()
+    server = APIServer(Router(api, users), port=port)
+    return Sandbox(api, controller, server)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig to write")
+    parser.add_argument("--pose", choices=sorted(POSES), default="modern")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ceph-conf", type=Path)
+    parser.add_argument("--keyring", type=Path)
+    parser.add_argument("--node-ports", default="30000-32767", help="NodePort range LOW-HIGH")
+    parser.add_argument("--pods", type=int, default=0, help="generate this many running pods")
+    parser.add_argument("--namespaces", type=int, default=200)
+    parser.add_argument("--churn", type=float, default=0.0, help="pod events per second")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    low, high = (int(p) for p in args.node_ports.split("-"))
+    sandbox = start(args.pose, port=args.port, ceph_conf=args.ceph_conf, keyring=args.keyring,
+                    node_ports=(low, high))  # fmt: skip
+    if args.pods:
+        seed_large(sandbox.api, sandbox.controller, args.pods, args.namespaces)
+    stop = threading.Event()
+    if args.churn:
+        threading.Thread(target=churn, args=(sandbox.api, args.churn, stop), daemon=True).start()
+    args.kubeconfig.write_text(json.dumps(kubeconfig(sandbox.server.url), indent=2) + "\n")
+    print(f"KUBECONFIG={args.kubeconfig}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sandbox.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""What the sandbox API serves: resource types per group version, as discovery lists them.
+
+Two poses: ``modern`` (v1.31, apps/v1) and ``1.5`` (v1.5.1, Deployments and
+ReplicaSets only in extensions/v1beta1, no chunked lists, no bookmarks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    plural: str
+    kind: str
+    namespaced: bool = True
+    short: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    has_status: bool = True
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+CORE = [
+    Resource("namespaces", "Namespace", namespaced=False, short=("ns",), subresources=("status",)),
+    Resource("nodes", "Node", namespaced=False, short=("no",), subresources=("status",)),
+    Resource("pods", "Pod", short=("po",), subresources=("status", "log")),
+    Resource("services", "Service", short=("svc",), subresources=("status",)),
+    Resource("endpoints", "Endpoints", short=("ep",), has_status=False),
+    Resource("secrets", "Secret", has_status=False),
+    Resource("configmaps", "ConfigMap", short=("cm",), has_status=False),
+    Resource("events", "Event", short=("ev",), has_status=False),
+    Resource("persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",)),
+    Resource("persistentvolumes", "PersistentVolume", namespaced=False, short=("pv",)),
+]
+WORKLOADS = [
+    Resource("deployments", "Deployment", short=("deploy",), subresources=("status", "scale")),
+    Resource("replicasets", "ReplicaSet", short=("rs",), subresources=("status", "scale")),
+]
+STORAGE = [Resource("storageclasses", "StorageClass", namespaced=False, short=("sc",))]
+
+
+@dataclass(frozen=True)
+class Pose:
+    git_version: str
+    groups: dict[str, dict[str, list[Resource]]]  # group -> version -> resources (core = "")
+    chunking: bool  # limit/continue (1.9+)
+    bookmarks: bool  # allowWatchBookmarks (1.15+)
+    in_tree_rbd: bool  # the rbd volume type (removed in 1.31)
+
+    @property
+    def major_minor(self) -> tuple[str, str]:
+        major, minor = self.git_version.lstrip("v").split(".")[:2]
+        return major, minor
+
+    def lookup(self, group: str, version: str, plural: str) -> Resource | None:
+        for res in self.groups.get(group, {}).get(version, []):
+            if res.plural == plural:
+                return res
+        return None
+
+
+POSES = {
+    "modern": Pose(
+        "v1.31.4",
+        {
+            "": {"v1": CORE},
+            "apps": {"v1": WORKLOADS},
+            "storage.k8s.io": {"v1": STORAGE},
+        },
+        chunking=True,
+        bookmarks=True,
+        in_tree_rbd=False,
+    ),
+    "1.5": Pose(
+        "v1.5.1",
+        {
+            "": {"v1": CORE},
+            "extensions": {"v1beta1": WORKLOADS},
+            "storage.k8s.io": {"v1beta1": STORAGE},
+        },
+        chunking=False,
+        bookmarks=False,
+        in_tree_rbd=True,
+    ),
+}
+
+
+def api_version(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
+
+
+def resource_list(group: str, version: str, resources: list[Resource]) -> dict[str, object]:
+    out: list[dict[str, object]] = []
+    for res in resources:
+        out.append(
+            {
+                "name": res.plural,
+                "singularName": res.singular,
+                "namespaced": res.namespaced,
+                "kind": res.kind,
+                "verbs": VERBS,
+                **({"shortNames": list(res.short)} if res.short else {}),
+            }
+        )
+        for sub in res.subresources:
+            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
+            kind = "Scale" if sub == "scale" else res.kind
+            out.append(
+                {
+                    "name": f"{res.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": res.namespaced,
+                    "kind": kind,
+                    "verbs": verbs,
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": api_version(group, version),
+        "resources": out,
+    }
+
+
+def group_doc(group: str, versions: list[str]) -> dict[str, object]:
+    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": gvs,
+        "preferredVersion": gvs[0],
+    }

@@ -1,0 +1,375 @@
+"""HTTP front of the sandbox Kubernetes API: routing, discovery, Status errors, chunked
+watch and log streams, Table answers for kubectl, optional bearer-token users."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .api import KubeAPI, Ref, body_object
+from .resources import group_doc, resource_list
+from .store import ApiError
+from .views import LOG_EVERY, log_lines, table
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    namespace: str | None = None  # None: may do everything; else only inside this namespace
+
+
+@dataclass
+class Reply:
+    code: int = 200
+    doc: Any = None
+    stream: Iterator[bytes] | None = None
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Router:
+    def __init__(self, api: KubeAPI, users: dict[str, User] | None = None) -> None:
+        self.api = api
+        self.users = users  # None: no authentication (the stack's insecure port 8080)
+        self.stopping = threading.Event()
+
+    # -- discovery ---------------------------------------------------------------
+
+    def discovery(self, parts: list[str]) -> Any:
+        groups = self.api.pose.groups
+        if parts == ["version"]:
+            major, minor = self.api.pose.major_minor
+            return {
+                "major": major,
+                "minor": minor,
+                "gitVersion": self.api.pose.git_version,
+                "gitCommit": "sandbox",
+                "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.22.0",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
+        if parts == ["api"]:
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:0"}
+                ],
+            }
+        if parts == ["api", "v1"]:
+            return resource_list("", "v1", groups[""]["v1"])
+        if parts == ["apis"]:
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [group_doc(g, list(vs)) for g, vs in groups.items() if g],
+            }
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
+            return group_doc(parts[1], list(groups[parts[1]]))
+        if len(parts) == 3 and parts[0] == "apis":
+            resources = groups.get(parts[1], {}).get(parts[2])
+            if resources is not None:
+                return resource_list(parts[1], parts[2], resources)
+        if parts and parts[0] in ("healthz", "livez", "readyz"):
+            return "ok"
+        return None
+
+    def target(self, parts: list[str]) -> Ref | None:
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            return None
+        res = self.api.pose.lookup(group, version, rest[0])
+        if res is None or (namespace and not res.namespaced):
+            return None
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if sub and sub not in res.subresources:
+            return None
+        return Ref(res, group, version, namespace, name, sub)
+
+    # -- requests ------------------------------------------------------------------
+
+    def handle(self, method: str, url: str, headers: Any, body: bytes) -> Reply:
+        split = urlsplit(url)
+        parts = [p for p in split.path.split("/") if p]
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        try:
+            user = self.authenticate(headers)
+            if method == "GET":
+                doc = self.discovery(parts)
+                if doc is not None:
+                    return Reply(
+                        doc=doc, content_type="text/plain" if doc == "ok" else "application/json"
+                    )
+            target = self.target(parts)
+            if target is None:
+                raise NOT_FOUND
+            self.authorize(user, method, target, query)
+            return self.dispatch(method, target, query, headers, body)
+        except ApiError as exc:
+            return Reply(exc.code, exc.status())
+
+    def authenticate(self, headers: Any) -> User | None:
+        if self.users is None:
+            return None
+        auth = headers.get("Authorization") or ""
+        user = (
+            self.users.get(auth.removeprefix("Bearer ").strip())
+            if auth.startswith("Bearer ")
+            else None
+        )
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        return user
+
+    def authorize(self, user: User | None, method: str, t: Ref, query: dict[str, str]) -> None:
+        if user is None or user.namespace is None:
+            return
+        if t.namespace == user.namespace or (
+            t.res.plural == "namespaces" and t.name == user.namespace
+        ):
+            return
+        verb = {"GET": "get" if t.name else ("watch" if _is_watch(query) else "list"),
+                "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())  # fmt: skip
+        where = f'in the namespace "{t.namespace}"' if t.namespace else "at the cluster scope"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{t.res.plural}{"." + t.group if t.group else ""} is forbidden: User "{user.name}" '
+            f'cannot {verb} resource "{t.res.plural}" in API group "{t.group}" {where}',
+            {"kind": t.res.plural, "group": t.group},
+        )
+
+    def dispatch(
+        self, method: str, t: Ref, query: dict[str, str], headers: Any, body: bytes
+    ) -> Reply:
+        api = self.api
+        dry = query.get("dryRun") == "All"
+        if t.sub == "log":
+            return self.logs(t, query)
+        if t.sub == "scale":
+            return self.scale(method, t, body)
+        if method == "GET" and not t.name:
+            if _is_watch(query):
+                return Reply(stream=self.watch_stream(t, query))
+            listed = api.list(t, query)
+            if _wants_table(headers) and api.pose.chunking:
+                return Reply(
+                    doc=table(
+                        t.res.plural,
+                        listed["items"],
+                        listed["metadata"],
+                        query.get("includeObject", "Metadata"),
+                    )
+                )
+            return Reply(doc=listed)
+        if method == "GET":
+            obj = api.present(api.get(t), t)
+            if _wants_table(headers) and api.pose.chunking:
+                return Reply(
+                    doc=table(
+                        t.res.plural,
+                        [obj],
+                        {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                        query.get("includeObject", "Metadata"),
+                    )
+                )
+            return Reply(doc=obj)
+        if method == "POST" and not t.name:
+            created = api.create(t, body_object(body), dry)
+            return Reply(201, api.present(created, t))
+        if method == "PUT" and t.name:
+            new = api.replace(t, body_object(body), dry)
+            return Reply(doc=api.present(new, t))
+        if method == "PATCH" and t.name:
+            ctype = headers.get("Content-Type") or ""
+            new = api.patch(t, ctype, body, dry)
+            return Reply(doc=api.present(new, t))
+        if method == "DELETE" and t.name and not t.sub:
+            gone = api.delete(t, body_object(body))
+            return Reply(doc=api.present(gone, t))
+        raise ApiError(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+
+    def watch_stream(self, t: Ref, query: dict[str, str]) -> Iterator[bytes]:
+        stop = threading.Event()
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        deadline = time.monotonic() + timeout
+        events = self.api.watch(t, query, stop)
+        # The first event may raise (bad resourceVersion) before any byte is sent.
+        try:
+            for event in events:
+                yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
+                if time.monotonic() > deadline or self.stopping.is_set():
+                    break
+        finally:
+            stop.set()
+
+    def logs(self, t: Ref, query: dict[str, str]) -> Reply:
+        pod = self.api.get(t)
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = query.get("container") or (names[0] if len(names) == 1 else "")
+        if not container:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]",
+            )
+        if container not in names:
+            raise ApiError(
+                400, "BadRequest", f"container {container} is not valid for pod {t.name}"
+            )
+        if pod.get("status", {}).get("phase") != "Running":
+            reason = "ContainerCreating" if pod.get("spec", {}).get("nodeName") else "Pending"
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{t.name}" is waiting to start: {reason}',
+            )
+        lines = log_lines(pod, container)
+        tail = query.get("tailLines")
+        if tail is not None:
+            lines = lines[-int(tail) :] if int(tail) else []
+        text = "".join(line + "\n" for line in lines).encode()
+        if query.get("follow") != "true":
+            return Reply(doc=text, content_type="text/plain")
+
+        def follow() -> Iterator[bytes]:
+            yield text
+            seen = len(log_lines(pod, container))
+            while not self.stopping.is_set():
+                time.sleep(LOG_EVERY / 2)
+                current = self.api.store.get("pods", (t.namespace, t.name))
+                if current is None or current["metadata"]["uid"] != pod["metadata"]["uid"]:
+                    return
+                fresh = log_lines(current, container)
+                for line in fresh[seen:]:
+                    yield (line + "\n").encode()
+                seen = len(fresh)
+
+        return Reply(stream=follow(), content_type="text/plain")
+
+    def scale(self, method: str, t: Ref, body: bytes) -> Reply:
+        api = self.api
+        whole = dataclasses.replace(t, sub="")
+        obj = api.get(whole)
+        if method in ("PUT", "PATCH"):
+            doc = body_object(body) or {}
+            replicas = (doc.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0',
+                )
+            patch = json.dumps({"spec": {"replicas": replicas}}).encode()
+            obj = api.patch(whole, "application/merge-patch+json", patch)
+        elif method != "GET":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        labels = obj["spec"].get("selector", {}).get("matchLabels") or {}
+        return Reply(doc={
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+            "spec": {"replicas": obj["spec"].get("replicas", 1)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": ",".join(f"{k}={v}" for k, v in labels.items())},
+        })  # fmt: skip
+
+
+def _is_watch(query: dict[str, str]) -> bool:
+    return query.get("watch") in ("true", "1")
+
+
+def _wants_table(headers: Any) -> bool:
+    return "as=Table" in (headers.get("Accept") or "")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    router: Router
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.router.handle(self.command, self.path, self.headers, body)
+        self.send_response(reply.code)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Cache-Control", "no-cache, private")
+        if reply.stream is not None:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for chunk in reply.stream:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            finally:
+                reply.stream.close()  # type: ignore[attr-defined]
+            return
+        doc = reply.doc
+        payload = doc if isinstance(doc, bytes) else (
+            doc.encode() if isinstance(doc, str) else json.dumps(doc, separators=(",", ":")).encode()
+        )  # fmt: skip
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
+
+
+class APIServer:
+    """The HTTP server on 127.0.0.1 (a random port unless given), serving ``router``."""
+
+    def __init__(self, router: Router, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.router = router
+        handler = type("Handler", (_Handler,), {"router": router})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="kube-api", daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def close(self) -> None:
+        self.router.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
