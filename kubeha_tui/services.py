@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from kubeha_tui.ceph import CephService, CephStatusService
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.service import FleetService
-from kubeha_tui.kube.client import KubeService
+from kubeha_tui.kube.client import KubeClient
+from kubeha_tui.kube.service import KubeService
 from kubeha_tui.polling import Pollable
 from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback
 
@@ -47,6 +48,8 @@ def build_services(settings: Settings, on_ssh_state: StateCallback | None = None
     return Services(
         ssh=ssh,
         fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
-        kube=KubeService(settings.kubeconfig, settings.context, settings.kube_server, ssh),
+        kube=KubeService(
+            KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh)
+        ),
         ceph=CephStatusService(CephService(settings.ceph_conf, settings.ceph_id)),
     )

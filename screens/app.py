@@ -24,11 +24,12 @@ from kubeha_tui.polling import Pollable
 from kubeha_tui.services import Services, build_services
 from kubeha_tui.status import BACKENDS, BackendStatus
 
-from .areas import ClusterScreen, KubeScreen, WizardScreen
+from .areas import ClusterScreen, WizardScreen
 from .base import AreaScreen
 from .ceph import CephScreen
 from .fleet import FleetScreen
 from .help import HelpScreen, key_table
+from .kube import KubeScreen
 from .messages import BackendPolled, SSHStateChanged
 
 log = logging.getLogger(__name__)

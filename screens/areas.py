@@ -12,15 +12,18 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
 from kubeha_tui.fleet.client import FleetSnapshot
+from kubeha_tui.kube.models import Pod, Service
+from kubeha_tui.kube.service import KubeSnapshot
 
 from .base import AreaScreen
 from .fleet import unit_rows
+from .kube_rows import RowCache
 from .tables import FastTable, Row, table
 from .widgets import BackendLine
 
 CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
-POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "IP")
-SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS")
+CLUSTER_POD_COLUMNS = ("NAMESPACE", "NAME", "STATUS")
+CLUSTER_SERVICE_COLUMNS = ("NAME", "TYPE", "PORTS")
 WIDE_AT = 120  # columns from which the Cluster panes sit side by side
 
 
@@ -48,8 +51,13 @@ class ClusterScreen(AreaScreen):
     def compose_body(self) -> ComposeResult:
         with Container(id="panes"):
             yield Pane("Fleet units", "fleet", table("cluster-units", CLUSTER_UNIT_COLUMNS))
-            yield Pane("Pods", "kube", table("cluster-pods", ("NAMESPACE", "NAME", "STATUS")))
-            yield Pane("Services", "kube", table("cluster-services", ("NAME", "TYPE", "PORTS")))
+            yield Pane("Pods", "kube", table("cluster-pods", CLUSTER_POD_COLUMNS))
+            yield Pane("Services", "kube", table("cluster-services", CLUSTER_SERVICE_COLUMNS))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pods = RowCache(lambda p, _age: (p.namespace, p.name, p.status))
+        self._services = RowCache(lambda s, _age: (s.name, s.type, s.ports_text))
 
     def on_mount(self) -> None:
         self.watch(self.app, "data", self._data_changed)
@@ -64,17 +72,15 @@ class ClusterScreen(AreaScreen):
                 Row(r.key, (r.cells[0], r.cells[1], r.cells[3]), r.style) for r in unit_rows(snap)
             ]
             self.query_one("#cluster-units", FastTable).show(rows)
+        kube = data.get("kube")
+        if isinstance(kube, KubeSnapshot) and self.is_current:
+            pods: dict[str, Pod] = kube.pods
+            services: dict[str, Service] = kube.services
+            self.query_one("#cluster-pods", FastTable).show(self._pods.rows(pods))
+            self.query_one("#cluster-services", FastTable).show(self._services.rows(services))
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")
-
-
-class KubeScreen(AreaScreen):
-    TITLE_TEXT = "Kubernetes"
-    HELP = "Kubernetes pods across namespaces."
-
-    def compose_body(self) -> ComposeResult:
-        yield Pane("Pods", "kube", table("kube-pods", POD_COLUMNS))
 
 
 class WizardScreen(AreaScreen):

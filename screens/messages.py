@@ -60,3 +60,12 @@ class CreateChecked(Message):
 
     request: object
     error: str = ""
+
+
+@dataclass
+class LogLinesRead(Message):
+    """Lines of a pod's log arrived; ``replace`` starts the view over with them."""
+
+    lines: list[str]
+    replace: bool = False
+    note: str = ""  # e.g. the stream ended, or why it failed

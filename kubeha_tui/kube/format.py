@@ -9,7 +9,7 @@ def parse_time(stamp: str | None) -> datetime | None:
     if not stamp:
         return None
     try:
-        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        return datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -39,6 +39,16 @@ def human_duration(seconds: float) -> str:
     if y < 8:
         return f"{y}y{(h // 24) % 365}d"
     return f"{y}y"
+
+
+def epoch(stamp: str | None) -> float:
+    """Seconds since the epoch of an RFC 3339 time (0.0 when absent or unreadable)."""
+    when = parse_time(stamp)
+    return when.timestamp() if when else 0.0
+
+
+def age_since(created: float, now: float) -> str:
+    return human_duration(now - created) if created else "<unknown>"
 
 
 def age(stamp: str | None, now: datetime | None = None) -> str:

@@ -69,6 +69,23 @@ def start_fleet(root: Path, *, attached: bool) -> tuple[ProcRecord, dict[str, st
     return record, {"FLEETCTL_ENDPOINT": f"unix://{sock}"}
 
 
+def start_kube(
+    root: Path, ceph: CephSandbox, *, attached: bool
+) -> tuple[ProcRecord, dict[str, str]]:
+    """The sandbox Kubernetes API (its own process), checking RBD images in the sandbox Ceph."""
+    kubeconfig = root / "kubeconfig"
+    kubeconfig.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "kubeha_tui.sandbox.kube.cluster", "--kubeconfig", str(kubeconfig),
+            "--ceph-conf", str(ceph.conf), "--keyring", str(ceph.admin_keyring)]  # fmt: skip
+    _, record = spawn("kube", argv, root / "kube.log", attached=attached)
+    deadline = time.monotonic() + 15
+    while not kubeconfig.exists():
+        if not is_running(record) or time.monotonic() > deadline:
+            raise SandboxError(f"the sandbox Kubernetes API did not start; see {root / 'kube.log'}")
+        time.sleep(0.05)
+    return record, {"KUBECONFIG": str(kubeconfig)}
+
+
 def _answers(sock: Path) -> bool:
     with socket.socket(socket.AF_UNIX) as s:
         return s.connect_ex(str(sock)) == 0
@@ -95,6 +112,9 @@ def up(root: Path, *, attached: bool) -> SandboxState:
         finally:
             records += ceph.records
         env.update(ceph.env())
+        record, kube_env = start_kube(root, ceph, attached=attached)
+        records.append(record)
+        env.update(kube_env)
     except Exception:
         stop(records)
         raise

@@ -243,14 +243,16 @@ class KubeAPI:
         options = body or {}
         with self._lock:
             current = self.get(ref)
-            pre = (options.get("preconditions") or {}).get("resourceVersion")
-            if pre and pre != current["metadata"]["resourceVersion"]:
-                raise ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {qualified(res, group)} "{name}": the '
-                    "ResourceVersion in the precondition does not match",
-                )
+            pre = options.get("preconditions") or {}
+            for field, have in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                if pre.get(field) and pre[field] != current["metadata"][field]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {qualified(res, group)} "{name}": '
+                        f"Precondition failed: {have} in precondition: {pre[field]}, {have} in "
+                        f"object meta: {current['metadata'][field]}",
+                    )
             if res.plural == NAMESPACE_RESOURCE:  # the controller empties it, then removes it
                 terminating = copy.deepcopy(current)
                 terminating["metadata"]["deletionTimestamp"] = now()

@@ -230,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     if args.churn:
         threading.Thread(target=churn, args=(sandbox.api, args.churn, stop), daemon=True).start()
-    args.kubeconfig.write_text(json.dumps(kubeconfig(sandbox.server.url), indent=2) + "\n")
+    partial = args.kubeconfig.with_name(args.kubeconfig.name + ".part")
+    partial.write_text(json.dumps(kubeconfig(sandbox.server.url), indent=2) + "\n")
+    partial.replace(args.kubeconfig)  # appears whole: the launcher waits for it
     print(f"KUBECONFIG={args.kubeconfig}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

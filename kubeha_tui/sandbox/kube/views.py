@@ -8,49 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubeha_tui.kube.format import age, parse_time
+from kubeha_tui.kube.models import labels_text, pod_ready, pod_restarts, pod_status, service_ports
 
 from .store import Obj
 
 Column = tuple[str, str, Callable[[Obj], Any]]  # name, type, cell
-
-
-def _labels(sel: dict[str, str] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in (sel or {}).items()) or "<none>"
-
-
-def pod_ready(pod: Obj) -> str:
-    statuses = pod.get("status", {}).get("containerStatuses") or []
-    total = len(pod.get("spec", {}).get("containers") or [])
-    return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
-
-
-def pod_status(pod: Obj) -> str:
-    """kubectl's STATUS: the waiting/terminated reason of a container, else the phase."""
-    if pod["metadata"].get("deletionTimestamp"):
-        return "Terminating"
-    status = pod.get("status", {})
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        for phase in ("waiting", "terminated"):
-            reason = (state.get(phase) or {}).get("reason")
-            if reason:
-                return str(reason)
-    return str(status.get("reason") or status.get("phase") or "Unknown")
-
-
-def pod_restarts(pod: Obj) -> int:
-    return sum(
-        int(cs.get("restartCount", 0))
-        for cs in pod.get("status", {}).get("containerStatuses") or []
-    )
-
-
-def service_ports(svc: Obj) -> str:
-    out = []
-    for p in svc.get("spec", {}).get("ports") or []:
-        node = f":{p['nodePort']}" if p.get("nodePort") else ""
-        out.append(f"{p.get('port')}{node}/{p.get('protocol', 'TCP')}")
-    return ",".join(out) or "<none>"
 
 
 def _created(o: Obj) -> str:
@@ -78,7 +40,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", lambda o: "<none>"),
         ("Port(s)", "string", service_ports),
         ("Age", "string", _created),
-        ("Selector", "string", lambda o: _labels(o["spec"].get("selector"))),
+        ("Selector", "string", lambda o: labels_text(o["spec"].get("selector"))),
     ],
     "deployments": [
         ("Name", "string", lambda o: o["metadata"]["name"]),
@@ -94,7 +56,11 @@ COLUMNS: dict[str, list[Column]] = {
         ("Age", "string", _created),
         ("Containers", "string", lambda o: ",".join(c["name"] for c in _containers(o))),
         ("Images", "string", lambda o: ",".join(c["image"] for c in _containers(o))),
-        ("Selector", "string", lambda o: _labels(o["spec"].get("selector", {}).get("matchLabels"))),
+        (
+            "Selector",
+            "string",
+            lambda o: labels_text(o["spec"].get("selector", {}).get("matchLabels")),
+        ),
     ],
     "replicasets": [
         ("Name", "string", lambda o: o["metadata"]["name"]),

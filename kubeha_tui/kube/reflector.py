@@ -1,0 +1,182 @@
+"""List + watch of one resource kind, kept in a local cache (client-go's reflector).
+
+A paginated list (``limit``/``continue`` where served) gives the objects and a
+resourceVersion; a watch from there applies ADDED/MODIFIED/DELETED and BOOKMARK
+events. A 410 Gone (on the watch or an expired continue token) means relist; other
+failures retry with backoff. A user who may not list cluster-wide falls back to the
+kubeconfig context's namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .client import KubeClient, KubeError, ServerInfo
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+BACKOFF_MAX = 30.0
+
+
+class Gone(Exception):
+    """The resourceVersion is too old: list again."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    plural: str
+    namespaced: bool
+    parse: Callable[[dict[str, Any]], Any]
+
+
+def key_of(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class Reflector:
+    def __init__(
+        self,
+        client: KubeClient,
+        kind: Kind,
+        info: ServerInfo,
+        on_change: Callable[[], None],
+        stop: threading.Event,
+    ) -> None:
+        self.client, self.kind, self.info = client, kind, info
+        self.on_change, self.stop = on_change, stop
+        self.items: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.synced = False
+        self.error: KubeError | None = None  # the last failure, until the next success
+        self.note = ""  # e.g. "pods: only namespace team-a (forbidden cluster-wide)"
+        self.namespace: str | None = None  # None: all namespaces
+        self.relists = 0
+        self.version = 0  # bumped on every change of items
+        self.thread = threading.Thread(target=self.run, name=f"watch-{kind.plural}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.items)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                rv = self.list()
+                backoff = 1.0
+                while not self.stop.is_set():
+                    rv = self.watch(rv)
+            except Gone:
+                self.relists += 1
+                log.info("%s: resourceVersion expired, relisting", self.kind.plural)
+            except KubeError as exc:
+                if exc.code == 403 and self.narrow():
+                    continue
+                self._failed(exc)
+                self.stop.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(BACKOFF_MAX, backoff * 2)
+            except Exception as exc:  # a bug: keep the loop alive, report it
+                log.exception("%s reflector failed", self.kind.plural)
+                self._failed(KubeError(f"{self.kind.plural}: {type(exc).__name__}: {exc}"))
+                self.stop.wait(BACKOFF_MAX)
+
+    def _failed(self, exc: KubeError) -> None:
+        log.info("%s: %s", self.kind.plural, exc)
+        self.error = exc
+        self.on_change()
+
+    def narrow(self) -> bool:
+        """Forbidden cluster-wide: watch only the context's namespace (once)."""
+        if self.namespace is not None or not self.kind.namespaced:
+            return False
+        self.namespace = self.client.namespace
+        self.note = (
+            f"{self.kind.plural}: only namespace {self.namespace} (not allowed cluster-wide)"
+        )
+        return True
+
+    def list(self) -> str:
+        """List all pages; the first list publishes page by page, a relist swaps at the end."""
+        path = self.info.path(self.kind.plural, self.namespace)
+        fresh: dict[str, Any] = {}
+        first = not self.synced
+        token = None
+        while True:
+            query: dict[str, Any] = {}
+            if self.info.chunking:
+                query = {"limit": PAGE, "continue": token}
+            try:
+                page = self.client.request("GET", path, query)
+            except KubeError as exc:
+                if exc.code == 410:
+                    raise Gone from None  # the continue token expired: start over
+                raise
+            for obj in page.get("items") or []:
+                fresh[key_of(obj)] = self.kind.parse(obj)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            if first or not token:
+                with self.lock:
+                    self.items = dict(fresh) if token else fresh
+                    self.version += 1
+                self.synced = not token
+                self.error = None
+                self.on_change()
+            if not token:
+                return str(meta.get("resourceVersion", ""))
+
+    def watch(self, rv: str) -> str:
+        """Apply events from ``rv`` until the server ends the watch; returns the last rv."""
+        timeout = random.randint(240, 300)
+        query: dict[str, Any] = {
+            "watch": "true",
+            "resourceVersion": rv,
+            "timeoutSeconds": timeout,
+            "allowWatchBookmarks": "true" if self.info.bookmarks else None,
+        }
+        path = self.info.path(self.kind.plural, self.namespace)
+        try:
+            for line in self.client.stream(path, query, read_timeout=timeout + 30):
+                if self.stop.is_set():
+                    break
+                rv = self.apply(json.loads(line), rv)
+        except KubeError as exc:
+            if exc.code == 410:
+                raise Gone from None
+            raise
+        return rv
+
+    def apply(self, event: dict[str, Any], rv: str) -> str:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Gone
+            raise KubeError(
+                f"watch {self.kind.plural}: {obj.get('message')}", int(obj.get("code") or 0)
+            )
+        new_rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+        if kind == "BOOKMARK":
+            return new_rv
+        key = key_of(obj)
+        with self.lock:
+            if kind == "DELETED":
+                self.items.pop(key, None)
+            else:
+                self.items[key] = self.kind.parse(obj)
+            self.version += 1
+        self.error = None
+        self.on_change()
+        return new_rv

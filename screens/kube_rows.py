@@ -1,0 +1,94 @@
+"""Table rows of the Kubernetes objects, cached per object so a watch event on one pod
+rebuilds one row, not ten thousand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kubeha_tui.kube.format import age_since
+from kubeha_tui.kube.models import Deployment, Node, Pod, Service
+
+from .tables import Row
+
+POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "IP")
+SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS", "URLS")
+DEPLOYMENT_COLUMNS = ("NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "IMAGES")
+NODE_COLUMNS = ("NAME", "STATUS", "IP", "LABELS", "VERSION", "AGE")
+COLUMNS = {
+    "pods": POD_COLUMNS,
+    "services": SERVICE_COLUMNS,
+    "deployments": DEPLOYMENT_COLUMNS,
+    "nodes": NODE_COLUMNS,
+}
+
+
+def pod_cells(p: Pod, age: str) -> tuple[str, ...]:
+    return (p.namespace, p.name, p.ready, p.status, str(p.restarts), age, p.node, p.ip)
+
+
+def service_cells(s: Service, age: str, node_ips: list[str]) -> tuple[str, ...]:
+    urls = " ".join(s.urls(node_ips)) or "-"
+    return (s.namespace, s.name, s.type, s.cluster_ip, s.ports_text, urls)
+
+
+def deployment_cells(d: Deployment, age: str) -> tuple[str, ...]:
+    return (d.namespace, d.name, d.ready, str(d.up_to_date), str(d.available), age, d.images)
+
+
+def node_cells(n: Node, age: str) -> tuple[str, ...]:
+    return (n.name, n.status, n.ip, n.labels, n.version, age)
+
+
+def problem(model: Any) -> str:
+    if isinstance(model, Node):
+        return "" if n_ready(model) else "failed"
+    return str(getattr(model, "problem", ""))
+
+
+def n_ready(node: Node) -> bool:
+    return node.status.startswith("Ready")
+
+
+class RowCache:
+    """Rows of one table by object key; a row is rebuilt only when its object or its
+    AGE text changed."""
+
+    def __init__(self, cells: Callable[..., tuple[str, ...]]) -> None:
+        self.cells = cells
+        self._rows: dict[str, tuple[Any, str, Row]] = {}
+        self._context: tuple[Any, ...] = ()
+
+    def rows(
+        self,
+        models: dict[str, Any],
+        keep: Callable[[Any], bool] | None = None,
+        context: tuple[Any, ...] = (),
+    ) -> list[Row]:
+        """Rows of ``models`` that ``keep`` accepts; ``context`` (extra arguments of the
+        cells function, such as the node IPs) invalidates every row when it changes."""
+        now = time.time()
+        if context != self._context:
+            self._rows, self._context = {}, context
+        out: list[Row] = []
+        fresh: dict[str, tuple[Any, str, Row]] = {}
+        for key in sorted(models):
+            model = models[key]
+            if keep is not None and not keep(model):
+                continue
+            age = age_since(model.created, now)
+            cached = self._rows.get(key)
+            if cached is not None and cached[0] is model and cached[1] == age:
+                row = cached[2]
+            else:
+                row = Row(key, self.cells(model, age, *context), problem(model))
+            fresh[key] = (model, age, row)
+            out.append(row)
+        self._rows = fresh
+        return out
+
+
+def short_rows(rows: Iterable[Row], columns: tuple[int, ...]) -> list[Row]:
+    """The Cluster panes' short form: some columns of the full rows."""
+    return [Row(r.key, tuple(r.cells[i] for i in columns), r.style) for r in rows]
