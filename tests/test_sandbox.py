@@ -12,6 +12,7 @@ import pytest
 from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.osds import health, osd_tree
 from kubeha_tui.fleet.client import FleetClient
+from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.sandbox.procs import processes_mentioning
 
 EXE = str(Path(sys.executable).parent / "kubeha-tui")
@@ -44,6 +45,7 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         assert env == {
             "FLEETCTL_ENDPOINT": f"unix://{root}/fleet.sock",
             "CEPH_CONF": str(root / "ceph/ceph.conf"),
+            "KUBECONFIG": str(root / "kubeconfig"),
         }
         assert "CEPH_CONF=" in up.stdout and "export CEPH_CONF;" in up.stdout
 
@@ -53,7 +55,11 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         service.close()
         assert len(FleetClient(env["FLEETCTL_ENDPOINT"]).snapshot().states) == 10
         ours = [p for p, cmd in processes_mentioning(str(root)) if p != decoy.pid]
-        assert len(ours) == 6  # fleet, mon, mgr, three OSDs, outliving the `up` command
+        assert len(ours) == 7  # fleet, mon, mgr, three OSDs, kube, outliving the `up` command
+        kube = KubeClient(kubeconfig=env["KUBECONFIG"])
+        assert kube.info().git_version == "v1.31.4"
+        secret = kube.request("GET", "/api/v1/namespaces/ceph/secrets/ceph-conf-combined")
+        assert set(secret["data"]) == {"ceph.conf", "ceph.client.admin.keyring"}
 
         again = sandbox("up", "--dir", str(root))  # idempotent: same cluster, same lines
         assert (again.returncode, again.stdout) == (0, up.stdout)

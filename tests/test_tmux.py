@@ -70,10 +70,18 @@ def test_sandbox_tui_switches_screens_and_leaves_nothing(
     )  # the smallest we support
 
     screen = terminal.wait_screen(
-        "● ceph", "● fleet", "Fleet units", "Pods", "Services", "pidalio-apiserver.service"
-    )
-    assert "1 Cluster" in screen.splitlines()[0] and "✖ kube" in screen.splitlines()[0]
+        "● ceph", "● fleet", "● kube", "Fleet units", "Pods", "Services",
+        "pidalio-apiserver.service", "ceph-mon-", "kube-dns",
+    )  # fmt: skip
+    assert "1 Cluster" in screen.splitlines()[0]
     assert "f1 Help" in screen and "q Quit" in screen
+    terminal.keys("3")
+    screen = terminal.wait_screen("Pods", "Services", "Deployments", "Nodes", "READY", "Running")
+    assert screen.count("ceph-mon-") == 3
+    terminal.keys("l")  # the first pod's log
+    terminal.wait_screen("log ceph/ceph-mon-", "started ceph/daemon")
+    terminal.keys("Escape")
+    wait_for(lambda: "log ceph/" not in terminal.screen(), what="log closed")
     terminal.keys("4")
     terminal.wait_screen("Images", "OSDs", "HEALTH_OK, 3 OSDs (3 up, 3 in)", "NAME", "LOCKERS")
     terminal.keys("2")

@@ -48,6 +48,7 @@ class Sshd:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     extra_config: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # more variables for the sessions
     host_key: Path = field(init=False)
     user_key: Path = field(init=False)
     known_hosts: Path = field(init=False)
@@ -99,7 +100,7 @@ PrintMotd no
 MaxSessions 100
 MaxStartups 100
 LogLevel VERBOSE
-SetEnv PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin
+SetEnv PATH={self.bin_dir}:/usr/local/bin:/usr/bin:/bin {" ".join(f"{k}={v}" for k, v in self.env.items())}
 {self.extra_config}
 """
         )

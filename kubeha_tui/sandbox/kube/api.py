@@ -14,6 +14,7 @@ import json
 import random
 import string
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
 NAMESPACE_RESOURCE = "namespaces"
+BOOKMARK_EVERY = 5.0  # seconds of quiet between two bookmarks (the apiserver: about a minute)
 
 
 @dataclass(frozen=True)
@@ -292,10 +294,14 @@ class KubeAPI:
                 ) from None
         try:
             events: Iterator[Event | None] = self.store.watch(res.plural, since, stop)
+            last_bookmark = time.monotonic()
             for event in events:
-                if event is None:
-                    if bookmarks:
+                if event is None:  # a quiet second: a bookmark now and then
+                    if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_EVERY:
+                        last_bookmark = time.monotonic()
                         yield self._bookmark(ref)
+                    else:
+                        yield {}
                     continue
                 if ns and event.obj["metadata"].get("namespace") != ns:
                     continue

@@ -23,7 +23,7 @@ from .api import KubeAPI
 from .controller import Controller, ImageCheck
 from .resources import POSES
 from .server import APIServer, Router, User
-from .store import Obj, key_of
+from .store import Obj, Store, key_of
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +198,13 @@ def start(
     node_ports: tuple[int, int] = (30000, 32767),
     users: dict[str, User] | None = None,
     start_delay: float = 1.0,
+    tick: float = 0.25,
+    history: int = 50_000,
     seed: bool = True,
 ) -> Sandbox:
-    api = KubeAPI(POSES[pose], node_ports=node_ports)
-    controller = Controller(api, ceph_checker(ceph_conf) if ceph_conf else None, start_delay)
+    api = KubeAPI(POSES[pose], Store(history), node_ports=node_ports)
+    checker = ceph_checker(ceph_conf) if ceph_conf else None
+    controller = Controller(api, checker, start_delay, tick)
     if seed:
         seed_stack(api, ceph_conf, keyring)
     controller.start()

@@ -44,6 +44,16 @@ class Router:
         self.api = api
         self.users = users  # None: no authentication (the stack's insecure port 8080)
         self.stopping = threading.Event()
+        # Fault injection for tests: new watches wait while the gate is closed, and
+        # drop_watches() ends the open ones (as a restarted apiserver or a cut link does).
+        self.watch_gate = threading.Event()
+        self.watch_gate.set()
+        self._generation = 0
+
+    def drop_watches(self) -> None:
+        self._generation += 1
+        with self.api.store.cond:
+            self.api.store.cond.notify_all()
 
     # -- discovery ---------------------------------------------------------------
 
@@ -220,11 +230,15 @@ class Router:
         stop = threading.Event()
         timeout = float(query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
+        self.watch_gate.wait(30)
+        generation = self._generation
         events = self.api.watch(t, query, stop)
-        # The first event may raise (bad resourceVersion) before any byte is sent.
         try:
             for event in events:
-                yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
+                if generation != self._generation:
+                    break
+                if event:  # {} marks a quiet second
+                    yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
                 if time.monotonic() > deadline or self.stopping.is_set():
                     break
         finally:

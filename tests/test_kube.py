@@ -1,0 +1,311 @@
+"""The Kubernetes client (list + watch, versions, errors, SSH) against the sandbox API."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeha_tui.config import SSHTarget
+from kubeha_tui.errors import ServiceError
+from kubeha_tui.kube import actions
+from kubeha_tui.kube.client import KubeClient, KubeError
+from kubeha_tui.kube.models import Pod
+from kubeha_tui.kube.reflector import Reflector
+from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
+from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large, start
+from kubeha_tui.sandbox.kube.server import User
+from kubeha_tui.sandbox.kube.store import key_of
+from kubeha_tui.sandbox.sshd import Sshd
+from kubeha_tui.ssh import SSHOptions, SSHSession
+
+from .support.waiting import wait_for
+
+
+@pytest.fixture
+def kube() -> Iterator[Sandbox]:
+    sandbox = start("modern", start_delay=0.05, tick=0.05)
+    yield sandbox
+    sandbox.close()
+
+
+def client_for(
+    sandbox: Sandbox, tmp_path: Path, token: str | None = None, ns: str = ""
+) -> KubeClient:
+    doc = kubeconfig(sandbox.server.url, token)
+    if ns:
+        doc["contexts"][0]["context"]["namespace"] = ns
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(doc))
+    return KubeClient(kubeconfig=str(path), timeout=5)
+
+
+def reflect(client: KubeClient, kind: str) -> tuple[Reflector, threading.Event]:
+    stop = threading.Event()
+    reflector = Reflector(client, KINDS[kind], client.info(), lambda: None, stop)
+    reflector.start()
+    wait_for(lambda: reflector.synced, what=f"{kind} listed")
+    return reflector, stop
+
+
+def server_pods(sandbox: Sandbox) -> dict[str, str]:
+    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p["metadata"]["resourceVersion"]
+            for p in sandbox.api.store.items("pods")}  # fmt: skip
+
+
+def server_models(sandbox: Sandbox) -> dict[str, Pod]:
+    return {f"{p['metadata']['namespace']}/{p['metadata']['name']}": Pod.from_obj(p)
+            for p in sandbox.api.store.items("pods")}  # fmt: skip
+
+
+def cached_pods(reflector: Reflector) -> set[str]:
+    return set(reflector.snapshot())
+
+
+def make_pod(sandbox: Sandbox, ns: str, name: str, **labels: str) -> None:
+    ref = sandbox.api.ref("pods", ns)
+    sandbox.api.create(ref, {"metadata": {"name": name, "labels": labels},
+                             "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}})  # fmt: skip
+
+
+# -- versions and discovery -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pose", "version", "workloads", "chunking"),
+    [("modern", "v1.31.4", "apps/v1", True), ("1.5", "v1.5.1", "extensions/v1beta1", False)],
+)
+def test_detects_the_server_version_and_where_deployments_live(
+    tmp_path: Path, pose: str, version: str, workloads: str, chunking: bool
+) -> None:
+    sandbox = start(pose, start_delay=0.05, tick=0.05)
+    try:
+        client = client_for(sandbox, tmp_path)
+        info = client.info()
+        assert (info.git_version, info.workloads, info.chunking) == (version, workloads, chunking)
+        assert info.in_tree_rbd == (pose == "1.5")
+        service = KubeService(client)
+        snap = next(p.data for p in service.poll() if p.final)
+        assert isinstance(snap, KubeSnapshot)
+        assert {d.name for d in snap.deployments.values()} == {"kube-dns", "ceph-mon"}
+        assert sorted(snap.nodes) == ["/127.0.1.1", "/127.0.1.2", "/127.0.1.3"]
+        service.close()
+    finally:
+        sandbox.close()
+
+
+# -- list + watch -----------------------------------------------------------------------
+
+
+def test_paginated_list_of_5000_pods_is_one_consistent_snapshot(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    seed_large(kube.api, kube.controller, 5000, 50)
+    client = client_for(kube, tmp_path)
+    pages: list[int] = []
+    original = client.request
+
+    def counting(method: str, path: str, query: Any = None, **kw: Any) -> Any:
+        answer = original(method, path, query, **kw)
+        if path.endswith("/pods") and not (query or {}).get("watch"):
+            pages.append(len(answer["items"]))
+            if len(pages) == 2:  # churn between two pages: the list must not see it
+                make_pod(kube, "team-000", "zz-created-during-the-list")
+                kube.api.store.remove("pods", ("team-049", "web-04999"))
+        return answer
+
+    client.request = counting  # type: ignore[method-assign,assignment]
+    stop = threading.Event()
+    reflector = Reflector(client, KINDS["pods"], client.info(), lambda: None, stop)
+    rv = reflector.list()
+    assert len(pages) > 10 and max(pages) == 500
+    keys = cached_pods(reflector)
+    assert len(keys) == 5000 + 4  # the generated pods and the stack's own
+    assert "team-049/web-04999" in keys and "team-000/zz-created-during-the-list" not in keys
+    reflector.thread = threading.Thread(target=reflector.watch, args=(rv,), daemon=True)
+    reflector.thread.start()
+    wait_for(lambda: cached_pods(reflector) == set(server_pods(kube)), what="watch caught up")
+    stop.set()
+
+
+def test_watch_stays_consistent_under_churn(kube: Sandbox, tmp_path: Path) -> None:
+    client = client_for(kube, tmp_path)
+    reflector, stop = reflect(client, "pods")
+    rng = random.Random(7)
+    names: list[str] = []
+    for i in range(300):
+        action = rng.random()
+        if action < 0.4 or not names:
+            names.append(f"churn-{i}")
+            make_pod(kube, "default", names[-1], app="churn")
+        elif action < 0.7:
+            victim = names.pop(rng.randrange(len(names)))
+            kube.api.store.remove("pods", ("default", victim))
+        else:
+            pod = copy.deepcopy(kube.api.store.get("pods", ("default", rng.choice(names))))
+            assert pod is not None
+            pod["metadata"].setdefault("annotations", {})["n"] = str(i)
+            pod["metadata"].pop("resourceVersion")
+            kube.api.store.put("pods", pod, "MODIFIED")
+    # the same pods, each in its latest version (models compare field by field)
+    wait_for(lambda: reflector.snapshot() == server_models(kube), what="cache equals the server")
+    assert reflector.relists == 0
+    stop.set()
+
+
+def test_a_watch_resumed_after_compaction_gets_410_and_relists(tmp_path: Path) -> None:
+    sandbox = start("modern", start_delay=0.05, tick=0.05, history=40)
+    try:
+        client = client_for(sandbox, tmp_path)
+        reflector, stop = reflect(client, "pods")
+        router = sandbox.server.router
+        router.watch_gate.clear()  # the next watch waits, as over a slow link
+        router.drop_watches()
+        for i in range(80):  # more events than the server keeps
+            make_pod(sandbox, "default", f"while-away-{i}")
+        assert sandbox.api.store.compacted > 1
+        router.watch_gate.set()
+        wait_for(lambda: reflector.relists == 1, what="a relist after 410 Gone")
+        wait_for(lambda: cached_pods(reflector) == set(server_pods(sandbox)), what="cache complete")
+        stop.set()
+    finally:
+        sandbox.close()
+
+
+def test_an_expired_continue_token_restarts_the_list(kube: Sandbox, tmp_path: Path) -> None:
+    seed_large(kube.api, kube.controller, 1200, 3)
+    client = client_for(kube, tmp_path)
+    original, calls = client.request, []
+
+    def compacting(method: str, path: str, query: Any = None, **kw: Any) -> Any:
+        if path != "/api/v1/pods":
+            return original(method, path, query, **kw)
+        calls.append((query or {}).get("continue"))
+        if len(calls) == 2:  # between two pages: a write, then etcd compacts
+            make_pod(kube, "default", "between-pages")
+            kube.api.store.compacted = kube.api.store.rv
+        return original(method, path, query, **kw)
+
+    client.request = compacting  # type: ignore[method-assign,assignment]
+    reflector, stop = reflect(client, "pods")
+    assert reflector.relists == 1
+    assert calls[1] and calls[2] is None  # the list started over, without the token
+    assert "default/between-pages" in cached_pods(reflector)
+    stop.set()
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_a_user_who_cannot_list_cluster_wide_sees_their_namespace(tmp_path: Path) -> None:
+    users = {"alice-token": User("alice", "team-a")}
+    sandbox = start("modern", start_delay=0.05, tick=0.05, users=users)
+    try:
+        sandbox.api.create(sandbox.api.ref("namespaces"), {"metadata": {"name": "team-a"}})
+        make_pod(sandbox, "team-a", "alices-pod")
+        client = client_for(sandbox, tmp_path, token="alice-token", ns="team-a")
+        service = KubeService(client)
+        snap = next(p.data for p in service.poll() if p.final)
+        assert isinstance(snap, KubeSnapshot)
+        assert list(snap.pods) == ["team-a/alices-pod"]
+        assert "pods: only namespace team-a (not allowed cluster-wide)" in snap.notes
+        assert any(
+            "nodes: forbidden (403)" in n and 'User "alice" cannot list' in n for n in snap.notes
+        )
+        service.close()
+
+        stranger = client_for(sandbox, tmp_path, token="wrong")
+        with pytest.raises(KubeError, match=r"not authorized .* \(401\): check the kubeconfig"):
+            stranger.info()
+    finally:
+        sandbox.close()
+
+
+def test_an_unreachable_server_is_a_clear_error_within_the_timeout() -> None:
+    client = KubeClient(server="http://127.0.0.1:9", timeout=2)
+    with pytest.raises(
+        ServiceError, match=r"cannot reach the Kubernetes API at http://127.0.0.1:9"
+    ):
+        next(KubeService(client).poll())
+
+
+def test_no_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
+    client = KubeClient(kubeconfig=str(tmp_path / "missing"))
+    with pytest.raises(ServiceError, match="no usable kubeconfig"):
+        client.info()
+
+
+# -- through SSH ----------------------------------------------------------------------
+
+
+def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfig(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    node_config = tmp_path / "node-kubeconfig"
+    node_config.write_text(json.dumps(kubeconfig(kube.server.url)))
+    sshd = Sshd(tmp_path / "sshd", env={"KUBECONFIG": str(node_config)})
+    sshd.start()
+    session = SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port),
+                                    identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
+    try:
+        client = KubeClient(ssh=session, timeout=5)
+        assert client.host == f"http://127.0.0.1:{client._forward.port if client._forward else 0}"
+        local = client.api().configuration.host
+        assert local != kube.server.url  # the client talks to the SSH forward only
+        snap = next(p.data for p in KubeService(client).poll() if p.final)
+        assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 4
+        sshd.kill()
+        client._info = None
+        with pytest.raises(ServiceError):
+            client.info()
+    finally:
+        session.close()
+        sshd.kill()
+
+
+# -- actions ------------------------------------------------------------------------------
+
+
+def test_describe_logs_and_delete_of_a_pod(kube: Sandbox, tmp_path: Path) -> None:
+    client = client_for(kube, tmp_path)
+    wait_for(lambda: [p["status"]["phase"] for p in kube.api.store.items("pods", "ceph")] == ["Running"] * 3,
+             what="ceph-mon pods running")  # fmt: skip
+    pod = kube.api.store.items("pods", "ceph")[0]
+    ref = actions.Ref("pods", "ceph", pod["metadata"]["name"])
+    text = actions.describe(client, ref)
+    assert f"name: {ref.name}" in text and "Scheduled" in text and "managedFields" not in text
+    log = actions.logs(client, ref, "ceph-mon", tail=1)
+    assert len(log.splitlines()) == 1
+    plan = actions.plan_delete(client, ref)
+    assert plan.warnings == (f"owned by ReplicaSet {pod['metadata']['ownerReferences'][0]['name']}: "
+                             "a new pod replaces it",)  # fmt: skip
+    assert f"precondition uid={pod['metadata']['uid']}" in plan.request
+    assert actions.delete(client, plan) == f"deleted pod ceph/{ref.name}"
+    assert kube.api.store.get("pods", ("ceph", ref.name)) is None
+    wait_for(
+        lambda: len(kube.api.store.items("pods", "ceph")) == 3, what="the replica set replaced it"
+    )
+
+
+def test_delete_refuses_an_object_recreated_since_the_plan(kube: Sandbox, tmp_path: Path) -> None:
+    client = client_for(kube, tmp_path)
+    make_pod(kube, "default", "same-name")
+    plan = actions.plan_delete(client, actions.Ref("pods", "default", "same-name"))
+    kube.api.store.remove("pods", ("default", "same-name"))
+    make_pod(kube, "default", "same-name")
+    with pytest.raises(KubeError, match="Precondition failed: UID"):
+        actions.delete(client, plan)
+    assert kube.api.store.get("pods", ("default", "same-name")) is not None
+
+
+def test_nodes_are_not_deleted_from_the_console(kube: Sandbox, tmp_path: Path) -> None:
+    client = client_for(kube, tmp_path)
+    plan = actions.plan_delete(client, actions.Ref("nodes", "", "127.0.1.1"))
+    assert plan.refused and "drain" in plan.refused
+    assert key_of(kube.api.store.items("nodes")[0]) == ("", "127.0.1.1")
