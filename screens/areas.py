@@ -56,8 +56,8 @@ class ClusterScreen(AreaScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._pods = RowCache(lambda p, _age: (p.namespace, p.name, p.status))
-        self._services = RowCache(lambda s, _age: (s.name, s.type, s.ports_text))
+        self._pods = RowCache(lambda p, _: (p.namespace, p.name, p.status))
+        self._services = RowCache(lambda s, _: (s.name, s.type, s.ports_text))
 
     def on_mount(self) -> None:
         self.watch(self.app, "data", self._data_changed)

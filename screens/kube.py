@@ -67,6 +67,15 @@ class KubeScreen(TabbedTableScreen):
         }
         self._namespaces: tuple[str, ...] = ()
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Ages grow with time alone: redraw the visible rows of the shown table."""
+        if self.is_current:
+            self.query_one(f"#kube-{self.tab}", FastTable).redraw()
+
     @property
     def client(self) -> KubeClient:
         return self.kubeha.services.kube.client

@@ -13,7 +13,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, RowKey
 
-Cell = str | Text
+Cell = str | Text | object  # objects show as str(cell), computed at render time
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,16 @@ class View:
         if self.sort_column is not None:
             col = self.sort_column
             rows.sort(
-                key=lambda r: str(r.cells[col]) if col < len(r.cells) else "", reverse=self.reverse
+                key=lambda r: sort_key(r.cells[col]) if col < len(r.cells) else "",
+                reverse=self.reverse,
             )
         return rows
+
+
+def sort_key(cell: object) -> Any:
+    """How a column sorts: by a cell's own ``sort_key`` (ages: by time), else its text."""
+    key = getattr(cell, "sort_key", None)
+    return key if key is not None else str(cell)
 
 
 def styled(row: Row) -> list[Cell]:
@@ -86,24 +93,15 @@ class FastTable(DataTable[Any]):
             self.add_columns(*columns)
             self._shown = {}
         new_keys = [r.key for r in rows]
-        if list(self._shown) == new_keys and len(self.rows) == len(new_keys):
-            column_keys = list(self.columns)
-            changed = False
-            for row in rows:
-                if self._shown[row.key] == row:
-                    continue
-                cells = self._data[RowKey(row.key)]
-                for col_key, cell in zip(column_keys, styled(row), strict=False):
-                    cells[col_key] = cell
-                    self._updated_cells.add(CellKey(RowKey(row.key), col_key))
-                changed = True
-            if changed:
-                self._update_count += 1  # invalidates DataTable's render caches
-                self.refresh()
+        old_keys = list(self._shown)
+        if old_keys and old_keys == new_keys[: len(old_keys)] and len(self.rows) == len(old_keys):
+            self._update_rows(rows[: len(old_keys)])
+            for row in rows[len(old_keys) :]:  # new rows after the known ones: append only
+                self.add_row(*styled(row), key=row.key)
         else:
-            old_keys = [k.value for k in self.rows]
+            shown = [k.value for k in self.rows]
             at = self.cursor_row
-            cursor_key = old_keys[at] if old_keys and 0 <= at < len(old_keys) else None
+            cursor_key = shown[at] if shown and 0 <= at < len(shown) else None
             self.clear()
             for row in rows:
                 self.add_row(*styled(row), key=row.key)
@@ -111,19 +109,43 @@ class FastTable(DataTable[Any]):
                 self.move_cursor(row=new_keys.index(cursor_key), animate=False)
         self._shown = {r.key: r for r in rows}
 
+    def _update_rows(self, rows: Sequence[Row]) -> None:
+        """Rewrite the rows (same keys, same order as shown) that changed, in one refresh."""
+        column_keys = list(self.columns)
+        changed = False
+        for row in rows:
+            old = self._shown[row.key]
+            if old is row or old == row:
+                continue
+            cells = self._data[RowKey(row.key)]
+            for col_key, cell in zip(column_keys, styled(row), strict=False):
+                cells[col_key] = cell
+                self._updated_cells.add(CellKey(RowKey(row.key), col_key))
+            changed = True
+        if changed:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Render the visible rows again (cells such as ages change with time alone)."""
+        self._update_count += 1  # invalidates DataTable's render caches
+        self.refresh()
+
     def clear(self, columns: bool = False) -> FastTable:
         self._shown = {}
         super().clear(columns)
         return self
 
     def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
-        """Once per affected column (DataTable re-measures the whole column per shrinking cell)."""
-        for column_key in {c for _, c in updated_cells}:
+        """Widen columns for the updated cells only: O(changed cells), never O(rows).
+
+        DataTable re-measures a whole column per narrower cell; a column that is a little
+        too wide until the next full refill costs nothing, a 10,000-row scan per event does.
+        """
+        for row_key, column_key in updated_cells:
             column = self.columns.get(column_key)
-            if column is None:
-                continue
-            widths = (_width(row.get(column_key, "")) for row in self._data.values())
-            column.content_width = max(cell_len(str(column.label)), *widths)
+            row = self._data.get(row_key)
+            if column is not None and row is not None:
+                column.content_width = max(column.content_width, _width(row.get(column_key, "")))
         self._require_update_dimensions = True
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
