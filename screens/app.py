@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -116,6 +117,7 @@ class KubehaApp(App[None]):
         self.services = services or build_services(settings, self._ssh_state_from_thread)
         self._wakeups: dict[str, threading.Event] = {}
         self._stopping = threading.Event()
+        self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if self.services.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -197,6 +199,15 @@ class KubehaApp(App[None]):
             self.backends = {**self.backends, status.name: status}
         if message.data is not None:
             self.data = {**self.data, status.name: message.data}
+            if message.final and status.name not in self._frozen:
+                self.call_after_refresh(self._freeze_heap, status.name)
+
+    def _freeze_heap(self, backend: str) -> None:
+        """After a backend's first complete load, move what is alive to the permanent
+        generation: with 10,000 pods on screen a full collection took 0.1-0.9 s, a frozen
+        UI under the operator's keys. Acyclic garbage (rows, models) is still freed."""
+        self._frozen.add(backend)
+        gc.freeze()
 
     @on(SSHStateChanged)
     def _ssh_state_changed(self, message: SSHStateChanged) -> None:
