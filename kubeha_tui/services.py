@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubeha_tui.ceph import CephService, CephStatusService
+from kubeha_tui.ceph.secret import NAME, NAMESPACE, CombinedConf, fetch_combined
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.service import FleetService
 from kubeha_tui.kube.client import KubeClient
@@ -19,15 +20,28 @@ class Services:
     fleet: FleetService
     kube: KubeService
     ceph: CephStatusService
+    secrets: list[CombinedConf] = field(default_factory=list)  # removed on close
 
     def by_name(self) -> dict[str, Pollable]:
         return {"fleet": self.fleet, "kube": self.kube, "ceph": self.ceph}
+
+    def ceph_from_secret(self) -> str:
+        """Connect Ceph with the cluster's ceph-conf-combined secret (a blocking call)."""
+        combined = fetch_combined(self.kube.client)
+        self.secrets.append(combined)
+        self.ceph.ceph.switch(str(combined.conf), str(combined.keyring))
+        return f"Ceph now uses the secret {NAMESPACE}/{NAME} (copied to {combined.directory})"
+
+    def remove_secrets(self) -> None:
+        while self.secrets:
+            self.secrets.pop().remove()
 
     def close(self) -> None:
         for service in self.by_name().values():
             service.close()
         if self.ssh:
             self.ssh.close()
+        self.remove_secrets()
 
 
 def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:

@@ -143,7 +143,11 @@ class KubehaApp(App[None]):
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.exit)
         # The terminal is gone: Textual's own shutdown would block writing to it.
-        loop.add_signal_handler(signal.SIGHUP, self.hangup)
+        loop.add_signal_handler(signal.SIGHUP, self._hung_up)
+
+    def _hung_up(self) -> None:
+        self.services.remove_secrets()  # the exit that follows runs no cleanup
+        self.hangup()
 
     def on_unmount(self) -> None:
         self._stopping.set()

@@ -23,6 +23,7 @@ from kubeha_tui.ceph.images import (
     unlock,
 )
 from kubeha_tui.ceph.osds import Step, remove_osd
+from kubeha_tui.ceph.secret import NAME, NAMESPACE, runtime_dir
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
 
@@ -75,6 +76,13 @@ def osd_rows(snap: CephSnapshot) -> list[Row]:
     ]
 
 
+SECRET = f"{NAMESPACE}/{NAME}"
+OFFER = (
+    f"Ceph cannot be reached with this ceph.conf (on a stack node it is a template). "
+    f"Press k to use the cluster's secret {SECRET} instead."
+)
+
+
 class CephScreen(TabbedTableScreen):
     TITLE_TEXT = "Ceph"
     AREA = "ceph"
@@ -88,6 +96,13 @@ class CephScreen(TabbedTableScreen):
     )
     DESTRUCTIVE = frozenset({"create_image", "delete_image", "unlock_image", "remove_osd"})
     BINDINGS = [
+        Binding(
+            "k",
+            "ceph_from_secret",
+            "Use secret",
+            id="ceph.secret",
+            tooltip=f"Connect with the cluster's secret {SECRET} (when the ceph.conf here cannot)",
+        ),
         Binding("n", "create_image", "New", id="ceph.create", tooltip="Create an RBD image"),
         Binding(
             "u", "unlock_image", "Unlock", id="ceph.unlock", tooltip="Break a lock on the image"
@@ -112,6 +127,7 @@ class CephScreen(TabbedTableScreen):
 
     def compose_body(self) -> ComposeResult:
         yield BackendLine("ceph")
+        yield Static(OFFER, id="ceph-offer", classes="hidden")
         yield Static("", id="ceph-health")
         with TabbedContent(id="ceph-tabs"):
             with TabPane("Images", id="images"):
@@ -158,7 +174,45 @@ class CephScreen(TabbedTableScreen):
 
     # -- actions -----------------------------------------------------------------
 
+    # -- Ceph through the cluster's secret ------------------------------------------
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.watch(self.app, "backends", self._backends_changed)
+
+    def _offer_secret(self) -> bool:
+        """Ceph unreachable with the conf given, the Kubernetes API reachable."""
+        states = {name: b.state for name, b in self.kubeha.backends.items()}
+        return states.get("ceph") == "unreachable" and states.get("kube") == "connected"
+
+    def _backends_changed(self) -> None:
+        self.query_one("#ceph-offer").set_class(not self._offer_secret(), "hidden")
+        self.refresh_bindings()
+
+    def action_ceph_from_secret(self) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._use_secret()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Use the secret {SECRET}?",
+            f"Read {SECRET} (ceph.conf and the admin keyring) through the Kubernetes API and "
+            "connect to Ceph with it.",
+            f"Written with mode 0600 to a private directory under {runtime_dir()}, removed when "
+            "kubeha-tui exits. The key is never shown or logged.",
+            (), "use",
+        ), confirmed)  # fmt: skip
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ceph-secret")
+    def _use_secret(self) -> None:
+        try:
+            self.post_message(ActionFinished(self.kubeha.services.ceph_from_secret(), ok=True))
+        except ServiceError as exc:
+            self.post_message(ActionFinished(f"cannot use {SECRET}: {exc}", ok=False))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "ceph_from_secret":
+            return self._offer_secret()
         allowed = super().check_action(action, parameters)
         if allowed and self.query("#ceph-tabs"):
             if action in {"delete_image", "unlock_image", "create_image"} and self.tab != "images":

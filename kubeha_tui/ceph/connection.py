@@ -71,6 +71,7 @@ class CephService:
     conf: str
     ceph_id: str = "admin"
     timeout: int = 10
+    keyring: str | None = None  # overrides the conf's (the secret's keyring is a file of ours)
     _cluster: Any = field(default=None, init=False)
     _caps: Capabilities | None = field(default=None, init=False)
     _lock: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -91,6 +92,7 @@ class CephService:
                     "rados_mon_op_timeout": t,
                     "rados_osd_op_timeout": t,
                     "client_mount_timeout": t,
+                    **({"keyring": self.keyring} if self.keyring else {}),
                 },
             )
             cluster.connect(timeout=self.timeout)
@@ -121,6 +123,12 @@ class CephService:
             with self._lock:
                 self._users -= 1
                 self._lock.notify_all()
+
+    def switch(self, conf: str, keyring: str | None = None) -> None:
+        """Use another ceph.conf (and keyring) from the next call on."""
+        with self._lock:
+            self.conf, self.keyring = conf, keyring
+        self.forget()
 
     def forget(self) -> None:
         """Drop a connection that failed; the next call makes a new one. It is not shut
