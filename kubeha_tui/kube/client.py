@@ -77,6 +77,12 @@ class ServerInfo:
     def path(self, plural: str, namespace: str | None = None, name: str = "") -> str:
         """The URL path of a collection (in a namespace or cluster-wide) or one object."""
         gv = self.workloads if plural in WORKLOAD_KINDS else "v1"
+        if plural == "storageclasses":
+            gv = (
+                "storage.k8s.io/v1"
+                if "storage.k8s.io/v1" in self.groups
+                else "storage.k8s.io/v1beta1"
+            )
         base = f"/api/{gv}" if gv == "v1" else f"/apis/{gv}"
         if namespace and plural not in CLUSTER_KINDS:
             base += f"/namespaces/{namespace}"

@@ -110,7 +110,7 @@ def seed_stack(api: KubeAPI, ceph_conf: Path | None = None, keyring: Path | None
             "metadata": {"name": "ceph-conf-combined"},
             "data": {k: base64.b64encode(v).decode() for k, v in files.items()},
         })  # fmt: skip
-    if not api.pose.in_tree_rbd:
+    if ceph_conf and not api.pose.in_tree_rbd:  # ceph-csi, as a modern stack would run it
         create(api, "storageclasses", "", {
             "metadata": {"name": "csi-rbd-sc"}, "provisioner": "rbd.csi.ceph.com",
             "parameters": {"pool": "rbd", "imageFeatures": "layering"}, "reclaimPolicy": "Delete",

@@ -248,6 +248,28 @@ class Controller:
     def claim(self, claim: Obj) -> None:
         if claim.get("status", {}).get("phase") == "Bound":
             return
+        volume_name = claim.get("spec", {}).get("volumeName")
+        if volume_name:  # a static volume: bind to that PersistentVolume once it exists
+            pv = self.store.get("persistentvolumes", ("", volume_name))
+            if pv is None:
+                self.event(
+                    claim,
+                    "PersistentVolumeClaim",
+                    "FailedBinding",
+                    f'volume "{volume_name}" not found',
+                    warning=True,
+                )
+                return
+            new = copy.deepcopy(claim)
+            new["status"] = {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []),
+                             "capacity": pv["spec"].get("capacity", {})}  # fmt: skip
+            self.write("persistentvolumeclaims", new)
+            bound = copy.deepcopy(pv)
+            bound["status"] = {"phase": "Bound"}
+            bound["spec"]["claimRef"] = {"namespace": claim["metadata"]["namespace"], "name": claim["metadata"]["name"],
+                                         "uid": claim["metadata"]["uid"]}  # fmt: skip
+            self.write("persistentvolumes", bound)
+            return
         sc_name = claim.get("spec", {}).get("storageClassName")
         sc = self.store.get("storageclasses", ("", sc_name)) if sc_name else None
         if sc is None:
@@ -348,6 +370,12 @@ class Controller:
                 ref = vol.get(kind)
                 if ref and self.store.get("secrets", (ns, ref.get("secretName", ""))) is None:
                     return f'MountVolume.SetUp failed for volume "{name}" : secret "{ref.get("secretName")}" not found'
+            claim_ref = vol.get("persistentVolumeClaim")
+            if claim_ref:
+                problem = self.csi_problem(ns, name, claim_ref.get("claimName", ""))
+                if problem:
+                    return problem
+                continue
             rbd = vol.get("rbd")
             if not rbd:
                 continue
@@ -359,6 +387,25 @@ class Controller:
             pool, image = rbd.get("pool", "rbd"), rbd.get("image", "")
             if self.image_exists(pool, image) is False:
                 return f'MountVolume.WaitForAttach failed for volume "{name}" : rbd image {pool}/{image} does not exist'
+        return ""  # fmt: skip
+
+    def csi_problem(self, ns: str, volume: str, claim_name: str) -> str:
+        """A claim bound to a static ceph-csi volume: its secret and its image must exist."""
+        claim = self.store.get("persistentvolumeclaims", (ns, claim_name)) or {}
+        pv = self.store.get("persistentvolumes", ("", claim.get("spec", {}).get("volumeName", "")))
+        csi = (pv or {}).get("spec", {}).get("csi") or {}
+        if not csi:
+            return ""
+        secret = csi.get("nodeStageSecretRef") or {}
+        if (
+            secret
+            and self.store.get("secrets", (secret.get("namespace", ns), secret.get("name", "")))
+            is None
+        ):
+            return f'MountVolume.MountDevice failed for volume "{volume}" : fetching NodeStageSecretRef {secret.get("namespace")}/{secret.get("name")} failed'
+        pool = (csi.get("volumeAttributes") or {}).get("pool", "rbd")
+        if self.image_exists(pool, csi.get("volumeHandle", "")) is False:
+            return f'MountVolume.MountDevice failed for volume "{volume}" : rbd image {pool}/{csi.get("volumeHandle")} does not exist'
         return ""  # fmt: skip
 
     def endpoints(self, svc: Obj) -> None:

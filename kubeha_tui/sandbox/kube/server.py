@@ -46,6 +46,7 @@ class Router:
         self.stopping = threading.Event()
         # Fault injection for tests: new watches wait while the gate is closed, and
         # drop_watches() ends the open ones (as a restarted apiserver or a cut link does).
+        self.faults: dict[tuple[str, str], ApiError] = {}  # (method, plural) -> the answer
         self.watch_gate = threading.Event()
         self.watch_gate.set()
         self._generation = 0
@@ -176,6 +177,9 @@ class Router:
         self, method: str, t: Ref, query: dict[str, str], headers: Any, body: bytes
     ) -> Reply:
         api = self.api
+        fault = self.faults.get((method, t.res.plural))
+        if fault is not None:
+            raise fault
         dry = query.get("dryRun") == "All"
         if t.sub == "log":
             return self.logs(t, query)

@@ -1,0 +1,282 @@
+"""Plan an example against the live cluster (what exists, what will be made), then apply
+it step by step; a failed step undoes what this run made, and only that."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kubeha_tui.ceph import images
+from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.errors import ServiceError
+from kubeha_tui.kube.client import KubeClient, KubeError
+
+from . import manifests
+from .forms import MariaDBForm, NginxForm
+
+Obj = dict[str, Any]
+KEY_SECRETS = ("ceph-client-key", "ceph-admin-key")  # names the stack's versions use
+CSI_SECRET = "csi-rbd-secret"
+PLURALS = {"Deployment": "deployments", "Service": "services", "Secret": "secrets",
+           "PersistentVolume": "persistentvolumes", "PersistentVolumeClaim": "persistentvolumeclaims"}  # fmt: skip
+
+
+def describe(obj: Obj) -> str:
+    meta = obj["metadata"]
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj['kind']} {where}{meta['name']}"
+
+
+@dataclass
+class Plan:
+    example: str  # "nginx" or "mariadb"
+    form: NginxForm | MariaDBForm
+    manifests: list[Obj]
+    ceph_actions: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)  # objects already there
+    refused: str = ""  # why this cannot be applied as asked
+    password: str = ""  # MariaDB's generated root password: shown once, after apply
+    make_volume: bool = False
+    key_secret: Obj | None = None  # the Ceph key's Secret, when this run must create it
+
+    def preview(self) -> str:
+        """The manifests as YAML, the password hidden (it is shown once, after apply)."""
+        shown = [
+            {**obj, "data": dict.fromkeys(obj.get("data", {}), "<hidden>")}
+            if obj["kind"] == "Secret"
+            else obj
+            for obj in self.objects()
+        ]
+        return yaml.safe_dump_all(shown, sort_keys=False)
+
+    def objects(self) -> list[Obj]:
+        """What apply creates in Kubernetes, in order."""
+        return ([self.key_secret] if self.key_secret else []) + self.manifests
+
+
+@dataclass
+class Result:
+    ok: bool
+    lines: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    running: bool = False
+    blocked_by: list[str] = field(default_factory=list)  # events that keep the pod from running
+    undone: list[str] = field(default_factory=list)
+    password: str = ""
+    error: str = ""
+
+
+Report = Callable[[str], None]
+
+
+class Wizard:
+    def __init__(self, client: KubeClient, ceph: CephService | None, wait: float = 120.0) -> None:
+        self.client, self.ceph, self.wait = client, ceph, wait
+
+    # -- lookups -------------------------------------------------------------------
+
+    def path(self, obj: Obj, name: bool = True) -> str:
+        meta = obj["metadata"]
+        return self.client.info().path(
+            PLURALS[obj["kind"]], meta.get("namespace"), meta["name"] if name else ""
+        )
+
+    def exists(self, obj: Obj) -> bool:
+        try:
+            self.client.request("GET", self.path(obj))
+            return True
+        except KubeError as exc:
+            if exc.code == 404:
+                return False
+            raise
+
+    def _existing(self, plan: Plan) -> None:
+        plan.existing = [
+            describe(o) for o in plan.manifests if o["kind"] != "Secret" and self.exists(o)
+        ]
+
+    # -- plans ---------------------------------------------------------------------
+
+    def plan_nginx(self, form: NginxForm) -> Plan:
+        plan = Plan("nginx", form, manifests.nginx(self.client.info(), form))
+        self._existing(plan)
+        return plan
+
+    def plan_mariadb(self, form: MariaDBForm) -> Plan:
+        info = self.client.info()
+        if self.ceph is None:
+            raise ServiceError("MariaDB on RBD needs Ceph, which is not configured")
+        csi_class = "" if info.in_tree_rbd else self._csi_class()
+        access = self._ceph_access(form, csi_class)
+        password = secrets.token_urlsafe(18)
+        plan = Plan(
+            "mariadb", form, manifests.mariadb(info, form, access, password), password=password
+        )
+        if not info.in_tree_rbd and not csi_class:
+            plan.refused = (
+                f"this cluster ({info.git_version}) has no in-tree rbd volume type (removed in "
+                "Kubernetes 1.31) and no Ceph CSI StorageClass (provisioner rbd.csi.ceph.com): "
+                "MariaDB on RBD cannot be set up here; install ceph-csi first"
+            )
+        names = {i.name for i in images.list_names(self.ceph, form.pool)}  # also: the pool exists
+        if form.volume in names:
+            if form.reuse_volume:
+                plan.ceph_actions.append(
+                    f"reuse the existing RBD image {form.pool}/{form.volume} (its data is kept)"
+                )
+            else:
+                plan.refused = plan.refused or (
+                    f"the RBD image {form.pool}/{form.volume} already exists: choose to reuse it "
+                    "(its data is kept) or pick another volume name")  # fmt: skip
+        else:
+            plan.make_volume = True
+            plan.ceph_actions.append(
+                f"create the RBD image {form.pool}/{form.volume}, {form.size}, features: layering"
+            )
+        if not self._find_key_secret(form.namespace, csi=bool(csi_class)):
+            key = self.ceph.json({"prefix": "auth get-key", "entity": f"client.{access.user}"})[
+                "key"
+            ]
+            plan.key_secret = manifests.ceph_key_secret(
+                form.namespace, access.key_secret, access.user, key, bool(csi_class)
+            )
+            plan.ceph_actions.append(
+                f"store client.{access.user}'s key in Secret {form.namespace}/{access.key_secret}"
+            )
+        self._existing(plan)
+        return plan  # fmt: skip
+
+    def _csi_class(self) -> str:
+        classes = self.client.request("GET", self.client.info().path("storageclasses"))
+        for sc in classes.get("items") or []:
+            if str(sc.get("provisioner", "")).endswith(manifests.CSI_DRIVER):
+                return str(sc["metadata"]["name"])
+        return ""
+
+    def _find_key_secret(self, ns: str, csi: bool) -> str:
+        for name in (CSI_SECRET,) if csi else KEY_SECRETS:
+            probe = {"kind": "Secret", "metadata": {"name": name, "namespace": ns}}
+            if self.exists(probe):
+                return name
+        return ""
+
+    def _ceph_access(self, form: MariaDBForm, csi_class: str) -> manifests.CephAccess:
+        assert self.ceph is not None
+        dump = self.ceph.json({"prefix": "mon dump"})
+        monitors = tuple(m["public_addr"].split("/")[0] for m in dump.get("mons", []))
+        secret = self._find_key_secret(form.namespace, bool(csi_class)) or (
+            CSI_SECRET if csi_class else KEY_SECRETS[1]
+        )
+        return manifests.CephAccess(monitors, "admin", secret, csi_class, str(dump.get("fsid", "")))  # fmt: skip
+
+    # -- apply ---------------------------------------------------------------------
+
+    def apply(self, plan: Plan, report: Report, replace: bool = False) -> Result:
+        """Make the plan real; on a failure undo what this run made and say so."""
+        if plan.refused:
+            return Result(False, error=plan.refused)
+        if plan.existing and not replace:
+            return Result(
+                False, error=f"already there: {', '.join(plan.existing)}; choose Replace or Show"
+            )
+        undo: list[tuple[str, Callable[[], None]]] = []
+        result = Result(True, password=plan.password)
+        try:
+            if plan.make_volume:
+                self._make_volume(plan, report, undo)
+            for obj in plan.objects():
+                self._put(obj, report, undo)
+        except ServiceError as exc:
+            result.ok, result.error, result.password = False, str(exc), ""
+            report(f"failed: {exc}")
+            for what, fn in reversed(undo):
+                try:
+                    fn()
+                    result.undone.append(what)
+                    report(f"undone: {what}")
+                except ServiceError as undo_exc:
+                    report(f"could not undo {what}: {undo_exc}")
+            return result
+        self._wait(plan, report, result)
+        return result
+
+    def _make_volume(
+        self, plan: Plan, report: Report, undo: list[tuple[str, Callable[[], None]]]
+    ) -> None:
+        assert self.ceph is not None and isinstance(plan.form, MariaDBForm)
+        form, ceph = plan.form, self.ceph
+        report(f"creating RBD image {form.pool}/{form.volume} ({form.size}, layering)")
+        images.create(
+            ceph,
+            images.CreateRequest(form.pool, form.volume, form.size_bytes, images.LEGACY_FEATURES),
+        )
+        undo.append((f"RBD image {form.pool}/{form.volume} removed", lambda: images.delete(ceph, form.pool, form.volume)))  # fmt: skip
+
+    def _put(self, obj: Obj, report: Report, undo: list[tuple[str, Callable[[], None]]]) -> None:
+        what = describe(obj)
+        if self.exists(obj):
+            report(f"replacing {what}")
+            self.client.request(
+                "PATCH", self.path(obj), body=obj, content_type="application/merge-patch+json"
+            )
+            return
+        report(f"creating {what}")
+        self.client.request(
+            "POST", self.path(obj, name=False), body=obj, content_type="application/json"
+        )
+        path = self.path(obj)
+        undo.append((f"{what} removed", lambda: self._delete(path)))
+
+    def _delete(self, path: str) -> None:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        self.client.request("DELETE", path, body=body, content_type="application/json")
+
+    def _wait(self, plan: Plan, report: Report, result: Result) -> None:
+        form = plan.form
+        info = self.client.info()
+        pods_path = info.path("pods", form.namespace)
+        report(f"waiting for the {form.name} pod to run (up to {self.wait:.0f} s)")
+        deadline = time.monotonic() + self.wait
+        pods: list[Obj] = []
+        while time.monotonic() < deadline:
+            pods = self.client.request("GET", pods_path, {"labelSelector": f"app={form.name}"}).get(
+                "items", []
+            )
+            if pods and all(p.get("status", {}).get("phase") == "Running" for p in pods):
+                result.running = True
+                report(f"{len(pods)} pod(s) running")
+                break
+            time.sleep(0.5)
+        if not result.running:
+            result.blocked_by = self._blocking_events(form.namespace, pods)
+            report("not running yet: " + ("; ".join(result.blocked_by) or "no events yet"))
+        if plan.example == "nginx":
+            result.urls = self._urls(form)
+
+    def _blocking_events(self, ns: str, pods: list[Obj]) -> list[str]:
+        uids = {p["metadata"]["uid"] for p in pods}
+        doc = self.client.request("GET", self.client.info().path("events", ns))
+        return [f"{e.get('reason')}: {e.get('message')}" for e in doc.get("items") or []
+                if e.get("type") == "Warning" and e.get("involvedObject", {}).get("uid") in uids]  # fmt: skip
+
+    def _urls(self, form: NginxForm | MariaDBForm) -> list[str]:
+        info = self.client.info()
+        svc = self.client.request("GET", info.path("services", form.namespace, form.name))
+        ports = [p["nodePort"] for p in svc["spec"].get("ports") or [] if p.get("nodePort")]
+        nodes = self.client.request("GET", info.path("nodes")).get("items") or []
+        ips = []
+        for node in nodes:
+            addresses = {
+                a["type"]: a["address"] for a in node.get("status", {}).get("addresses") or []
+            }
+            ips.append(
+                addresses.get("ExternalIP")
+                or addresses.get("InternalIP")
+                or node["metadata"]["name"]
+            )
+        return [f"http://{ip}:{port}" for port in ports for ip in ips]

@@ -1,0 +1,210 @@
+"""The deploy wizard's plans and runs: sandbox Kubernetes API (1.5 and modern poses) and the
+real Ceph cluster."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubeha_tui.ceph import CephService
+from kubeha_tui.ceph.images import image_details, list_names
+from kubeha_tui.kube.client import KubeClient
+from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.kube.cluster import Sandbox, start
+from kubeha_tui.sandbox.kube.store import ApiError
+from kubeha_tui.wizard.forms import FormError, MariaDBForm, NginxForm, defaults
+from kubeha_tui.wizard.run import Wizard
+
+
+@pytest.fixture(params=["1.5", "modern"])
+def kube(request: pytest.FixtureRequest, ceph_cluster: CephSandbox) -> Iterator[Sandbox]:
+    sandbox = start(request.param, start_delay=0.05, tick=0.05, ceph_conf=ceph_cluster.conf,
+                    keyring=ceph_cluster.admin_keyring)  # fmt: skip
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def ceph(ceph_cluster: CephSandbox) -> Iterator[CephService]:
+    service = CephService(str(ceph_cluster.conf))
+    yield service
+    service.close()
+
+
+def wizard(kube: Sandbox, ceph: CephService | None = None) -> Wizard:
+    return Wizard(KubeClient(server=kube.server.url, timeout=5), ceph, wait=20)
+
+
+def objects(kube: Sandbox, plural: str, ns: str = "default") -> dict[str, Any]:
+    return {o["metadata"]["name"]: o for o in kube.api.store.items(plural, ns)}
+
+
+def unique(name: str, kube: Sandbox) -> str:
+    return f"{name}-{kube.api.pose.git_version.replace('.', '')[1:]}"
+
+
+@pytest.mark.ceph
+def test_nginx_with_the_servers_api_versions_and_the_nodeport_urls(kube: Sandbox) -> None:
+    lines: list[str] = []
+    run = wizard(kube)
+    plan = run.plan_nginx(NginxForm.check(defaults(NginxForm)))
+    assert [o["apiVersion"] for o in plan.manifests] == [run.client.info().workloads, "v1"]
+    assert plan.existing == [] and not plan.refused
+    result = run.apply(plan, lines.append)
+    assert result.ok and result.running, (result, lines)
+    port = objects(kube, "services")["nginx"]["spec"]["ports"][0]["nodePort"]
+    assert result.urls == [f"http://127.0.1.{i}:{port}" for i in (1, 2, 3)]
+    group = "extensions" if kube.api.pose.git_version == "v1.5.1" else "apps"
+    assert kube.server.router.api.pose.lookup(
+        group, run.client.info().workloads.split("/")[1], "deployments"
+    )
+    again = run.plan_nginx(NginxForm.check(defaults(NginxForm)))
+    assert again.existing == ["Deployment default/nginx", "Service default/nginx"]
+    refused = run.apply(again, lines.append)
+    assert not refused.ok and "choose Replace or Show" in refused.error
+    replaced = run.apply(
+        run.plan_nginx(NginxForm.check({**defaults(NginxForm), "replicas": "2"})),
+        lines.append,
+        replace=True,
+    )
+    assert replaced.ok and objects(kube, "deployments")["nginx"]["spec"]["replicas"] == 2
+    assert replaced.urls == result.urls  # the node port is kept
+
+
+@pytest.mark.ceph
+def test_mariadb_on_rbd_runs_with_its_volume_secrets_and_mount(
+    kube: Sandbox, ceph: CephService
+) -> None:
+    name, volume = unique("mariadb", kube), unique("db", kube)
+    form = MariaDBForm.check(
+        {**defaults(MariaDBForm), "name": name, "volume": volume, "size": "1G"}
+    )
+    run = wizard(kube, ceph)
+    plan = run.plan_mariadb(form)
+    assert not plan.refused, plan.refused
+    assert plan.password and plan.password not in plan.preview() and "<hidden>" in plan.preview()
+    result = run.apply(plan, lambda _: None)
+    assert result.ok and result.running, result
+    image = image_details(ceph, "rbd", volume)
+    assert image.size == 1 << 30 and image.features == ("layering",)
+    secrets = objects(kube, "secrets")
+    root = base64.b64decode(secrets[f"{name}-root"]["data"]["password"]).decode()
+    assert root == result.password == plan.password
+    deploy = objects(kube, "deployments")[name]
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert container["volumeMounts"] == [{"name": "data", "mountPath": "/var/lib/mysql"}]
+    assert container["env"][0]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{name}-root",
+        "key": "password",
+    }
+    [volume_spec] = deploy["spec"]["template"]["spec"]["volumes"]
+    if kube.api.pose.in_tree_rbd:
+        assert volume_spec["rbd"]["image"] == volume and volume_spec["rbd"]["secretRef"] == {
+            "name": "ceph-admin-key"
+        }
+        assert volume_spec["rbd"]["monitors"] == [f"127.0.0.1:{ceph_port(ceph)}"]
+        assert secrets["ceph-admin-key"]["type"] == "kubernetes.io/rbd"
+    else:
+        claim = objects(kube, "persistentvolumeclaims")[f"{name}-data"]
+        assert claim["status"]["phase"] == "Bound"
+        pv = kube.api.store.get("persistentvolumes", ("", claim["spec"]["volumeName"]))
+        assert pv is not None and pv["spec"]["csi"]["volumeHandle"] == volume
+        assert set(secrets["csi-rbd-secret"]["data"]) == {"userID", "userKey"}
+
+
+def ceph_port(ceph: CephService) -> str:
+    return str(
+        ceph.json({"prefix": "mon dump"})["mons"][0]["public_addr"].split(":")[1].split("/")[0]
+    )
+
+
+@pytest.mark.ceph
+def test_a_rejected_deployment_undoes_the_image_and_secrets_of_this_run(
+    kube: Sandbox, ceph: CephService
+) -> None:
+    name, volume = unique("failing", kube), unique("failing-db", kube)
+    kube.server.router.faults[("POST", "deployments")] = ApiError(
+        500, "InternalError", "injected: etcd is down"
+    )
+    run = wizard(kube, ceph)
+    plan = run.plan_mariadb(
+        MariaDBForm.check({**defaults(MariaDBForm), "name": name, "volume": volume, "size": "1G"})
+    )
+    before = set(objects(kube, "secrets"))
+    result = run.apply(plan, lambda _: None)
+    assert not result.ok and "injected: etcd is down" in result.error and result.password == ""
+    assert volume not in {i.name for i in list_names(ceph, "rbd")}
+    assert set(objects(kube, "secrets")) == before
+    assert f"RBD image rbd/{volume} removed" in result.undone
+    assert f"Secret default/{name}-root removed" in result.undone
+
+
+@pytest.mark.ceph
+def test_an_existing_image_is_reused_only_when_asked(kube: Sandbox, ceph: CephService) -> None:
+    name, volume = unique("reuse", kube), unique("kept", kube)
+    run = wizard(kube, ceph)
+    first = run.apply(
+        run.plan_mariadb(
+            MariaDBForm.check(
+                {**defaults(MariaDBForm), "name": name, "volume": volume, "size": "1G"}
+            )
+        ),
+        lambda _: None,
+    )
+    assert first.ok
+    other = MariaDBForm.check(
+        {**defaults(MariaDBForm), "name": name + "-2", "volume": volume, "size": "1G"}
+    )
+    assert "already exists: choose to reuse it" in run.plan_mariadb(other).refused
+    reused = run.plan_mariadb(
+        MariaDBForm.check(
+            {**defaults(MariaDBForm), "name": name + "-2", "volume": volume, "size": "1G"},
+            reuse_volume=True,
+        )
+    )
+    assert not reused.refused and not reused.make_volume
+    assert reused.ceph_actions[0] == f"reuse the existing RBD image rbd/{volume} (its data is kept)"
+
+
+def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
+    ceph_cluster: CephSandbox, ceph: CephService
+) -> None:
+    sandbox = start("modern", start_delay=0.05, tick=0.05)  # no Ceph CSI StorageClass
+    try:
+        plan = wizard(sandbox, ceph).plan_mariadb(
+            MariaDBForm.check({**defaults(MariaDBForm), "volume": "nowhere"})
+        )
+        assert (
+            "no in-tree rbd volume type (removed in Kubernetes 1.31) and no Ceph CSI StorageClass"
+            in plan.refused
+        )
+        assert not wizard(sandbox, ceph).apply(plan, lambda _: None).ok
+        assert "nowhere" not in {i.name for i in list_names(ceph, "rbd")}
+    finally:
+        sandbox.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("size", "ten", "size: "),
+        ("name", "web/1", "name: 'web/1' is not a valid name"),
+        ("name", "MariaDB", "name: 'MariaDB' is not a valid name"),
+        ("volume", "db@snap", "volume: 'db@snap' is not a valid name"),
+        ("size", "0", "size: "),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_made(field: str, value: str, message: str) -> None:
+    with pytest.raises(FormError) as caught:
+        MariaDBForm.check({**defaults(MariaDBForm), field: value})
+    assert str(caught.value).startswith(message) and caught.value.field == field
+
+
+def test_nginx_form_checks_numbers() -> None:
+    with pytest.raises(FormError, match="replicas: 'two' is not a whole number"):
+        NginxForm.check({**defaults(NginxForm), "replicas": "two"})
+    with pytest.raises(FormError, match="port: 70000 is not between 1 and 65535"):
+        NginxForm.check({**defaults(NginxForm), "port": "70000"})
