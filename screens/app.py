@@ -25,13 +25,14 @@ from kubeha_tui.polling import Pollable
 from kubeha_tui.services import Services, build_services
 from kubeha_tui.status import BACKENDS, BackendStatus
 
-from .areas import ClusterScreen, WizardScreen
+from .areas import ClusterScreen
 from .base import AreaScreen
 from .ceph import CephScreen
 from .fleet import FleetScreen
 from .help import HelpScreen, key_table
 from .kube import KubeScreen
 from .messages import BackendPolled, SSHStateChanged
+from .wizard import WizardScreen
 
 log = logging.getLogger(__name__)
 

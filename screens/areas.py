@@ -1,15 +1,11 @@
-"""The Cluster landing screen and one screen per area.
-
-The tables start empty with their backend's connection state; the fleet,
-Kubernetes, Ceph and wizard work fills them.
-"""
+"""The Cluster landing screen: fleet units, pods and services side by side, live."""
 
 from __future__ import annotations
 
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from kubeha_tui.fleet.client import FleetSnapshot
 from kubeha_tui.kube.models import Pod, Service
@@ -81,15 +77,3 @@ class ClusterScreen(AreaScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")
-
-
-class WizardScreen(AreaScreen):
-    TITLE_TEXT = "Wizard"
-    HELP = "Deploys the stack's examples (nginx, MariaDB on RBD); needs Kubernetes and Ceph."
-
-    def compose_body(self) -> ComposeResult:
-        with Vertical(classes="pane") as pane:
-            pane.border_title = "Deploy an example"
-            yield BackendLine("kube")
-            yield BackendLine("ceph")
-            yield Static("The examples are not available in this version yet.", id="wizard-body")

@@ -4,6 +4,7 @@ it step by step; a failed step undoes what this run made, and only that."""
 from __future__ import annotations
 
 import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,16 @@ from .forms import MariaDBForm, NginxForm
 Obj = dict[str, Any]
 KEY_SECRETS = ("ceph-client-key", "ceph-admin-key")  # names the stack's versions use
 CSI_SECRET = "csi-rbd-secret"
+PASSWORD_ALPHABET = string.ascii_letters + string.digits  # nothing a shell or mysql -p trips on
 PLURALS = {"Deployment": "deployments", "Service": "services", "Secret": "secrets",
            "PersistentVolume": "persistentvolumes", "PersistentVolumeClaim": "persistentvolumeclaims"}  # fmt: skip
+
+
+class PlainDumper(yaml.SafeDumper):
+    """YAML as kubectl prints it: a dict used twice is written twice, not as &id001/*id001."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def describe(obj: Obj) -> str:
@@ -52,7 +61,7 @@ class Plan:
             else obj
             for obj in self.objects()
         ]
-        return yaml.safe_dump_all(shown, sort_keys=False)
+        return yaml.dump_all(shown, Dumper=PlainDumper, sort_keys=False)
 
     def objects(self) -> list[Obj]:
         """What apply creates in Kubernetes, in order."""
@@ -113,7 +122,7 @@ class Wizard:
             raise ServiceError("MariaDB on RBD needs Ceph, which is not configured")
         csi_class = "" if info.in_tree_rbd else self._csi_class()
         access = self._ceph_access(form, csi_class)
-        password = secrets.token_urlsafe(18)
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(24))
         plan = Plan(
             "mariadb", form, manifests.mariadb(info, form, access, password), password=password
         )
