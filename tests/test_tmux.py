@@ -117,3 +117,22 @@ def test_closed_terminal_stops_the_sandbox(terminal: Terminal, tmp_path: Path) -
         timeout=10,
         what="app gone",
     )
+
+
+def test_the_wizard_deploys_nginx_in_a_real_terminal(terminal: Terminal, tmp_path: Path) -> None:
+    env = f"TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state TERM=xterm-256color"
+    command = f"env {env} {shlex.quote(EXE)} --sandbox --screen wizard; echo EXIT=$?; sleep 600"
+    terminal.tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command)
+    terminal.wait_screen("● kube", "● ceph", "nginx: a Deployment and a NodePort service")
+    terminal.keys("Enter")  # nginx
+    terminal.wait_screen("Namespace", "default", "Replicas", "Preview")
+    terminal.keys("Enter")  # Enter in a field previews
+    screen = terminal.wait_screen(
+        "Kubernetes: create Deployment default/nginx", "apiVersion: apps/v1", "Apply"
+    )
+    assert "Kubernetes: create Service default/nginx" in screen
+    terminal.keys("Enter")  # Apply has the focus
+    screen = terminal.wait_screen("Done. The pod is running.", "http://127.0.1.1:")
+    assert "creating Deployment default/nginx" in screen and "1 pod(s) running" in screen
+    terminal.keys("q")
+    terminal.wait_screen("EXIT=0", timeout=30)
