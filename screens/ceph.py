@@ -20,6 +20,7 @@ from kubeha_tui.ceph.images import (
     create,
     delete,
     human_size,
+    image_details,
     unlock,
 )
 from kubeha_tui.ceph.osds import Step, remove_osd
@@ -29,7 +30,7 @@ from kubeha_tui.errors import ServiceError
 
 from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
-from .messages import ActionFinished
+from .messages import ActionFinished, ImageRead
 from .tabbed import TabbedTableScreen
 from .tables import FastTable, Row, selected_key, table
 from .widgets import BackendLine
@@ -49,7 +50,7 @@ def image_rows(snap: CephSnapshot) -> list[Row]:
                 human_size(i.size or 0),
                 ",".join(i.features) or "-",
                 lockers,
-                str(len(i.watchers)),
+                str(len(i.watchers)) if i.watched else "…",
                 i.state,
             )
         else:
@@ -284,8 +285,21 @@ class CephScreen(TabbedTableScreen):
 
     def action_unlock_image(self) -> None:
         image = self.selected_image()
-        if image is None:
-            return
+        if image is not None:
+            self._read_for_unlock(image.pool, image.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ceph-action")
+    def _read_for_unlock(self, pool: str, name: str) -> None:
+        """Lockers and watchers read now: whether a locker is alive decides what is safe."""
+        try:
+            self.post_message(ImageRead(image_details(self.service.ceph, pool, name)))
+        except ServiceError as exc:
+            self.post_message(ActionFinished(f"{pool}/{name}: {exc}", ok=False))
+
+    @on(ImageRead)
+    def _unlock_dialog(self, message: ImageRead) -> None:
+        image = message.image
+        assert isinstance(image, Image)
         if not image.lockers:
             self.notify(f"{image.pool}/{image.name} has no locks", severity="information")
             return

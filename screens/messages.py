@@ -69,3 +69,10 @@ class LogLinesRead(Message):
     lines: list[str]
     replace: bool = False
     note: str = ""  # e.g. the stream ended, or why it failed
+
+
+@dataclass
+class ImageRead(Message):
+    """An RBD image's details, watchers included, read for an action on it."""
+
+    image: object

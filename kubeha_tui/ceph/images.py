@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubeha_tui.ceph import headers
 from kubeha_tui.ceph.connection import CephService, import_binding
 from kubeha_tui.errors import ServiceError
 
@@ -108,10 +109,16 @@ class Image:
     lockers: tuple[Locker, ...] = ()
     watchers: tuple[str, ...] = ()
     error: str = ""
+    watched: bool = False  # watchers known (they need an open image, so they come last)
 
     @property
     def loaded(self) -> bool:
+        """Size, features and lockers known (or the image could not be read)."""
         return self.size is not None or bool(self.error)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.error) or (self.loaded and self.watched)
 
     @property
     def state(self) -> str:
@@ -119,10 +126,12 @@ class Image:
             return "…"
         if self.error:
             return "error"
-        if any(not lk.alive for lk in self.lockers):
+        if self.watched and any(not lk.alive for lk in self.lockers):
             return "stale lock"
         if self.lockers:
             return "locked"
+        if not self.watched:
+            return "…"
         return "in use" if self.watchers else "free"
 
 
@@ -162,6 +171,7 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
                 features=feature_names(img.features()),
                 lockers=lockers,
                 watchers=watching,
+                watched=True,
             )
     except rbd.ImageNotFound:
         return replace(image, error="gone")
@@ -172,28 +182,58 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
 def iter_details(
     service: CephService, images: Sequence[Image], first: Iterable[str] = ()
 ) -> Iterator[list[Image]]:
-    """Open every image read-only in parallel (the bindings release the GIL) and yield the
-    results in batches; images named in ``first`` (the rows on screen) come first."""
+    """Details in batches, rows on screen (``first``) first, in two passes: size, features
+    and lockers from the header objects (three asynchronous calls an image, no open), then
+    watchers by opening each image read-only in parallel (the bindings release the GIL).
+    Without image ids (before Nautilus) the second pass does everything."""
     if not images:
         return
-    watchers = service.capabilities().watchers_list
     front = set(first)
     order = sorted(images, key=lambda i: i.name not in front)
+    if all(i.id for i in order):
+        yield from _header_pass(service, order, len(front))
+    yield from _open_pass(service, order, len(front))
+
+
+def _header_pass(service: CephService, order: list[Image], front: int) -> Iterator[list[Image]]:
+    step = max(front, 200)
+    with service.ioctx(order[0].pool) as ioctx:
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            found = headers.read_headers(ioctx, [i.id for i in chunk])
+            yield [_from_header(i, found[i.id]) for i in chunk]
+
+
+def _from_header(image: Image, header: headers.Header) -> Image:
+    if header.error:
+        return replace(image, error=header.error)
+    lockers = tuple(
+        Locker(c, cookie, plain_addr(a), False, header.tag) for c, cookie, a in header.lockers
+    )
+    return replace(
+        image, size=header.size, features=feature_names(header.features), lockers=lockers
+    )
+
+
+def _open_pass(service: CephService, order: list[Image], front: int) -> Iterator[list[Image]]:
+    watchers = service.capabilities().watchers_list
     batch: list[Image] = []
     last = time.monotonic()
-    with service.ioctx(images[0].pool) as ioctx, ThreadPoolExecutor(DETAIL_THREADS) as pool:
+    with service.ioctx(order[0].pool) as ioctx, ThreadPoolExecutor(DETAIL_THREADS) as pool:
         for n, result in enumerate(
             pool.map(lambda i: _details(service, ioctx, i, watchers), order), start=1
         ):
             batch.append(result)
             # The rows on screen at once, then at most twice a second: each batch costs a redraw.
-            if n in (len(order), len(front)) or time.monotonic() - last >= BATCH_EVERY:
+            if n in (len(order), front) or time.monotonic() - last >= BATCH_EVERY:
                 yield batch
                 batch, last = [], time.monotonic()
 
 
 def load_details(service: CephService, images: Sequence[Image]) -> list[Image]:
-    return [image for batch in iter_details(service, images) for image in batch]
+    """Every detail, watchers included (the last pass's answer for each image)."""
+    latest = {image.name: image for batch in iter_details(service, images) for image in batch}
+    return [latest.get(image.name, image) for image in images]
 
 
 def image_details(service: CephService, pool: str, name: str) -> Image:

@@ -43,7 +43,7 @@ class CephStatusService:
         current = {i.name: i for i in names}
         for batch in iter_details(self.ceph, names, self.visible):
             current.update((i.name, i) for i in batch)
-            done = all(i.loaded for i in current.values())
+            done = all(i.complete for i in current.values())
             yield Poll(
                 detail, replace(snap, images=tuple(current[i.name] for i in names)), final=done
             )
