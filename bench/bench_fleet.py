@@ -30,7 +30,7 @@ from kubeha_tui.screens.messages import BackendPolled
 from kubeha_tui.ssh import SSHOptions, SSHSession
 from kubeha_tui.streams import HTTPStreamClient
 
-UNITS, MACHINES, RUNS = 1000, 100, 9
+UNITS, MACHINES, RUNS = 1000, 100, 15
 
 
 def session_for(sshd: Sshd) -> SSHSession:

@@ -11,7 +11,7 @@ import pytest
 from kubeha_tui.config import SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import PIDALIO_WARNING, MachineShell, execute, plan
-from kubeha_tui.fleet.client import FleetAPIError, FleetClient
+from kubeha_tui.fleet.client import FleetAPIError, FleetClient, page_number, page_token
 from kubeha_tui.fleet.models import Unit, UnitOption
 from kubeha_tui.fleet.render import UNIT_COLUMNS, fleetctl_table, unit_file_row, unit_row
 from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_large, seed_stack
@@ -313,3 +313,8 @@ def test_status_and_journal_run_on_the_units_machine_through_the_first_host(
     finally:
         shell.close()
         first.close()
+
+
+def test_only_fleetds_own_page_tokens_are_read_ahead() -> None:
+    assert page_token(2) == "ZAACAA==" and page_number("ZAACAA==") == 2
+    assert [page_number(t) for t in ("opaque-token", "ZAABAA==", "AQACAA==", "")] == [None] * 4
