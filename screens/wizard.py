@@ -261,4 +261,11 @@ def result_text(result: Result) -> Text:
     if result.password:
         text.append("MariaDB root password (shown once, kept only in its Secret): ", style="bold")
         text.append(result.password + "\n", style="bold reverse")
+    elif any(
+        line.startswith("keeping Secret") and line.endswith("-root as it is")
+        for line in result.lines
+    ):
+        text.append(
+            "The existing root password (in its Secret) was kept: the data was made with it.\n"
+        )
     return text

@@ -168,6 +168,23 @@ def test_an_existing_image_is_reused_only_when_asked(kube: Sandbox, ceph: CephSe
     assert not reused.refused and not reused.make_volume
     assert reused.ceph_actions[0] == f"reuse the existing RBD image rbd/{volume} (its data is kept)"
 
+    # Replacing the first one keeps its root password: the data was initialised with it.
+    secret = objects(kube, "secrets")[f"{name}-root"]["data"]
+    again = run.plan_mariadb(
+        MariaDBForm.check(
+            {**defaults(MariaDBForm), "name": name, "volume": volume, "size": "1G"},
+            reuse_volume=True,
+        )
+    )
+    assert f"Deployment default/{name}" in again.existing
+    replaced = run.apply(again, lambda _: None, replace=True)
+    assert (
+        replaced.ok
+        and replaced.password == ""
+        and f"keeping Secret default/{name}-root as it is" in replaced.lines
+    )
+    assert objects(kube, "secrets")[f"{name}-root"]["data"] == secret
+
 
 def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
     ceph_cluster: CephSandbox, ceph: CephService

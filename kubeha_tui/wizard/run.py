@@ -195,23 +195,30 @@ class Wizard:
             )
         undo: list[tuple[str, Callable[[], None]]] = []
         result = Result(True, password=plan.password)
+
+        def say(line: str) -> None:  # every line is also kept in the result
+            result.lines.append(line)
+            report(line)
+
         try:
             if plan.make_volume:
-                self._make_volume(plan, report, undo)
+                self._make_volume(plan, say, undo)
             for obj in plan.objects():
-                self._put(obj, report, undo)
+                made = self._put(obj, say, undo)
+                if not made and obj["metadata"]["name"] == f"{plan.form.name}-root":
+                    result.password = ""  # the existing root password stays in force
         except ServiceError as exc:
             result.ok, result.error, result.password = False, str(exc), ""
-            report(f"failed: {exc}")
+            say(f"failed: {exc}")
             for what, fn in reversed(undo):
                 try:
                     fn()
                     result.undone.append(what)
-                    report(f"undone: {what}")
+                    say(f"undone: {what}")
                 except ServiceError as undo_exc:
-                    report(f"could not undo {what}: {undo_exc}")
+                    say(f"could not undo {what}: {undo_exc}")
             return result
-        self._wait(plan, report, result)
+        self._wait(plan, say, result)
         return result
 
     def _make_volume(
@@ -226,20 +233,26 @@ class Wizard:
         )
         undo.append((f"RBD image {form.pool}/{form.volume} removed", lambda: images.delete(ceph, form.pool, form.volume)))  # fmt: skip
 
-    def _put(self, obj: Obj, report: Report, undo: list[tuple[str, Callable[[], None]]]) -> None:
+    def _put(self, obj: Obj, report: Report, undo: list[tuple[str, Callable[[], None]]]) -> bool:
+        """Create ``obj`` (True), or replace what is there; an existing Secret is kept as it
+        is (False): MariaDB's data was initialised with the password it holds."""
         what = describe(obj)
         if self.exists(obj):
+            if obj["kind"] == "Secret":
+                report(f"keeping {what} as it is")
+                return False
             report(f"replacing {what}")
             self.client.request(
                 "PATCH", self.path(obj), body=obj, content_type="application/merge-patch+json"
             )
-            return
+            return False
         report(f"creating {what}")
         self.client.request(
             "POST", self.path(obj, name=False), body=obj, content_type="application/json"
         )
         path = self.path(obj)
         undo.append((f"{what} removed", lambda: self._delete(path)))
+        return True
 
     def _delete(self, path: str) -> None:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
