@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
 from kubeha_tui.wizard.forms import FormError, MariaDBForm, NginxForm, defaults
-from kubeha_tui.wizard.run import Plan, Result, Wizard
+from kubeha_tui.wizard.run import Plan, Result, Wizard, describe
 
 from .base import AreaScreen
 from .dialogs import OutputScreen
@@ -103,8 +103,12 @@ class WizardScreen(AreaScreen):
     def action_back(self) -> None:
         current = self.query_one("#wizard-steps", ContentSwitcher).current
         back = {"wizard-form": "pick", "wizard-review": "form"}.get(current or "")
-        if back:
+        if back == "pick":
             self.step(back)
+            self.query_one("#wizard-examples", OptionList).focus()
+        elif back == "form":
+            self.step(back)
+            self.query(".wizard-input").first().focus()
 
     # -- 1. pick, 2. form --------------------------------------------------------------
 
@@ -159,8 +163,7 @@ class WizardScreen(AreaScreen):
             return
         self.plan = plan = message.plan
         lines = [f"Ceph: {a}" for a in plan.ceph_actions]
-        lines += [f"Kubernetes: create {o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}".replace(" /", " ")
-                  for o in plan.objects()]  # fmt: skip
+        lines += [f"Kubernetes: {plan.verb(o)} {describe(o)}" for o in plan.objects()]
         if plan.existing:
             lines.append(f"Already there: {', '.join(plan.existing)} (Show existing, or Replace)")
         summary = Text("\n".join(lines))
@@ -242,7 +245,9 @@ class WizardScreen(AreaScreen):
         self.plan = None
         self.query_one("#wizard-result", Static).update("")  # the password is shown once
         self.step("pick")
-        self.query_one("#wizard-examples", OptionList).focus()
+        examples = self.query_one("#wizard-examples", OptionList)
+        examples.highlighted = 0
+        examples.focus()
 
 
 def result_text(result: Result) -> Text:

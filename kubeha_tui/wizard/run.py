@@ -48,6 +48,7 @@ class Plan:
     manifests: list[Obj]
     ceph_actions: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)  # objects already there
+    kept: list[str] = field(default_factory=list)  # Secrets already there: never overwritten
     refused: str = ""  # why this cannot be applied as asked
     password: str = ""  # MariaDB's generated root password: shown once, after apply
     make_volume: bool = False
@@ -62,6 +63,11 @@ class Plan:
             for obj in self.objects()
         ]
         return yaml.dump_all(shown, Dumper=PlainDumper, sort_keys=False)
+
+    def verb(self, obj: Obj) -> str:
+        """What apply does to ``obj``: create, replace, or keep (a Secret already there)."""
+        what = describe(obj)
+        return "keep" if what in self.kept else "replace" if what in self.existing else "create"
 
     def objects(self) -> list[Obj]:
         """What apply creates in Kubernetes, in order."""
@@ -105,9 +111,9 @@ class Wizard:
             raise
 
     def _existing(self, plan: Plan) -> None:
-        plan.existing = [
-            describe(o) for o in plan.manifests if o["kind"] != "Secret" and self.exists(o)
-        ]
+        there = [o for o in plan.manifests if self.exists(o)]
+        plan.existing = [describe(o) for o in there if o["kind"] != "Secret"]
+        plan.kept = [describe(o) for o in there if o["kind"] == "Secret"]
 
     # -- plans ---------------------------------------------------------------------
 
