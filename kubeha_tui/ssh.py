@@ -436,7 +436,7 @@ def pump(conn: socket.socket, chan: paramiko.Channel, stop: threading.Event) -> 
                 else:
                     open_out = False
                     conn.shutdown(socket.SHUT_WR)
-    except OSError as exc:
+    except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: the SSH link died
         log.debug("forward connection ended: %s", exc)
     finally:
         chan.close()
