@@ -15,11 +15,12 @@ from kubeha_tui.ceph.osds import health
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
-from kubeha_tui.sandbox.kube.cluster import Sandbox, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen
 from kubeha_tui.services import build_services
 
+from .support.kube import kube_sandbox
 from .support.ui import until
 
 pytestmark = pytest.mark.ceph
@@ -28,15 +29,8 @@ TEMPLATE = "[global]\nfsid = {{FSID}}\nmon_host = 127.0.0.1:1\n"  # what a stack
 
 @pytest.fixture
 def kube(ceph_cluster: CephSandbox) -> Iterator[Sandbox]:
-    sandbox = start(
-        "1.5",
-        start_delay=0.05,
-        tick=0.05,
-        ceph_conf=ceph_cluster.conf,
-        keyring=ceph_cluster.admin_keyring,
-    )
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox("1.5", ceph=ceph_cluster) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
@@ -89,8 +83,7 @@ def test_the_secret_connects_ceph_privately_and_is_removed_on_close(
 
 
 def test_a_missing_secret_is_a_clear_error_and_writes_nothing(runtime: Path) -> None:
-    sandbox = start("modern", start_delay=0.05, tick=0.05)  # seeded without Ceph: no secret
-    try:
+    with kube_sandbox("modern") as sandbox:  # seeded without Ceph: no secret
         services = build_services(Settings(ceph_conf="/nonexistent", kube_server=sandbox.server.url,
                                            fleet_endpoint="http://127.0.0.1:9"))  # fmt: skip
         with pytest.raises(
@@ -100,8 +93,6 @@ def test_a_missing_secret_is_a_clear_error_and_writes_nothing(runtime: Path) -> 
         assert list(runtime.iterdir()) == []
         assert services.ceph.ceph.conf == "/nonexistent"
         services.close()
-    finally:
-        sandbox.close()
 
 
 async def test_the_ceph_screen_offers_the_secret_and_connects_with_it(

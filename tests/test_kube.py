@@ -19,20 +19,20 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 from kubeha_tui.kube.models import Pod
 from kubeha_tui.kube.reflector import Reflector
 from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
-from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large
 from kubeha_tui.sandbox.kube.server import User
 from kubeha_tui.sandbox.kube.store import key_of
 from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.ssh import SSHOptions, SSHSession
 
+from .support.kube import kube_sandbox
 from .support.waiting import wait_for
 
 
 @pytest.fixture
 def kube() -> Iterator[Sandbox]:
-    sandbox = start("modern", start_delay=0.05, tick=0.05)
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox("modern") as sandbox:
+        yield sandbox
 
 
 def client_for(
@@ -84,8 +84,7 @@ def make_pod(sandbox: Sandbox, ns: str, name: str, **labels: str) -> None:
 def test_detects_the_server_version_and_where_deployments_live(
     tmp_path: Path, pose: str, version: str, workloads: str, chunking: bool
 ) -> None:
-    sandbox = start(pose, start_delay=0.05, tick=0.05)
-    try:
+    with kube_sandbox(pose) as sandbox:
         client = client_for(sandbox, tmp_path)
         info = client.info()
         assert (info.git_version, info.workloads, info.chunking) == (version, workloads, chunking)
@@ -96,8 +95,6 @@ def test_detects_the_server_version_and_where_deployments_live(
         assert {d.name for d in snap.deployments.values()} == {"kube-dns", "ceph-mon"}
         assert sorted(snap.nodes) == ["/127.0.1.1", "/127.0.1.2", "/127.0.1.3"]
         service.close()
-    finally:
-        sandbox.close()
 
 
 # -- list + watch -----------------------------------------------------------------------
@@ -160,8 +157,7 @@ def test_watch_stays_consistent_under_churn(kube: Sandbox, tmp_path: Path) -> No
 
 
 def test_a_watch_resumed_after_compaction_gets_410_and_relists(tmp_path: Path) -> None:
-    sandbox = start("modern", start_delay=0.05, tick=0.05, history=40)
-    try:
+    with kube_sandbox("modern", history=40) as sandbox:
         client = client_for(sandbox, tmp_path)
         reflector, stop = reflect(client, "pods")
         router = sandbox.server.router
@@ -174,8 +170,6 @@ def test_a_watch_resumed_after_compaction_gets_410_and_relists(tmp_path: Path) -
         wait_for(lambda: reflector.relists == 1, what="a relist after 410 Gone")
         wait_for(lambda: cached_pods(reflector) == set(server_pods(sandbox)), what="cache complete")
         stop.set()
-    finally:
-        sandbox.close()
 
 
 def test_an_expired_continue_token_restarts_the_list(kube: Sandbox, tmp_path: Path) -> None:
@@ -205,8 +199,7 @@ def test_an_expired_continue_token_restarts_the_list(kube: Sandbox, tmp_path: Pa
 
 def test_a_user_who_cannot_list_cluster_wide_sees_their_namespace(tmp_path: Path) -> None:
     users = {"alice-token": User("alice", "team-a")}
-    sandbox = start("modern", start_delay=0.05, tick=0.05, users=users)
-    try:
+    with kube_sandbox("modern", users=users) as sandbox:
         sandbox.api.create(sandbox.api.ref("namespaces"), {"metadata": {"name": "team-a"}})
         make_pod(sandbox, "team-a", "alices-pod")
         client = client_for(sandbox, tmp_path, token="alice-token", ns="team-a")
@@ -223,8 +216,6 @@ def test_a_user_who_cannot_list_cluster_wide_sees_their_namespace(tmp_path: Path
         stranger = client_for(sandbox, tmp_path, token="wrong")
         with pytest.raises(KubeError, match=r"not authorized .* \(401\): check the kubeconfig"):
             stranger.info()
-    finally:
-        sandbox.close()
 
 
 def test_an_unreachable_server_is_a_clear_error_within_the_timeout() -> None:

@@ -15,8 +15,9 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kubeha_tui.sandbox.ceph import CephSandbox
-from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
 
+from .support.kube import kube_sandbox
 from .support.waiting import wait_for
 
 KUBECTL = Path(sys.executable).parent.parent / "kubernetes-client/usr/bin/kubectl"
@@ -24,10 +25,9 @@ KUBECTL = Path(sys.executable).parent.parent / "kubernetes-client/usr/bin/kubect
 
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[Sandbox]:
-    sandbox = start("modern", start_delay=0.05, tick=0.05, node_ports=(30000, 30010))
-    (tmp_path / "kubeconfig").write_text(json.dumps(kubeconfig(sandbox.server.url)))
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox("modern", node_ports=(30000, 30010)) as sandbox:
+        (tmp_path / "kubeconfig").write_text(json.dumps(kubeconfig(sandbox.server.url)))
+        yield sandbox
 
 
 @pytest.fixture
@@ -153,8 +153,7 @@ def test_deleting_a_deployment_removes_its_replica_sets_and_pods(
 
 
 def test_the_15_pose_serves_deployments_in_extensions_only(tmp_path: Path) -> None:
-    sandbox = start("1.5", start_delay=0.05, tick=0.05)
-    try:
+    with kube_sandbox("1.5") as sandbox:
         cfg = k8s.Configuration()
         cfg.host = sandbox.server.url
         api = k8s.ApiClient(cfg)
@@ -168,22 +167,13 @@ def test_the_15_pose_serves_deployments_in_extensions_only(tmp_path: Path) -> No
         assert gone.value.status == 404
         listed: Any = k8s.CoreV1Api(api).list_pod_for_all_namespaces(limit=1)
         assert listed.metadata._continue is None  # no chunking before 1.9: everything at once
-    finally:
-        sandbox.close()
 
 
 @pytest.mark.ceph
 def test_a_pod_on_a_missing_rbd_image_stays_pending_with_an_event(
     tmp_path: Path, ceph_cluster: CephSandbox
 ) -> None:
-    sandbox = start(
-        "1.5",
-        start_delay=0.05,
-        tick=0.05,
-        ceph_conf=ceph_cluster.conf,
-        keyring=ceph_cluster.admin_keyring,
-    )
-    try:
+    with kube_sandbox("1.5", ceph=ceph_cluster) as sandbox:
         api = sandbox.api
         volume = {"name": "data", "rbd": {"monitors": ["ceph-mon.ceph:6789"], "pool": "rbd", "image": "no-such-image",
                                           "user": "admin", "fsType": "ext4"}}  # fmt: skip
@@ -204,8 +194,6 @@ def test_a_pod_on_a_missing_rbd_image_stays_pending_with_an_event(
         assert "rbd image rbd/no-such-image does not exist" in events()[0]
         pod = api.store.get("pods", ("default", "db"))
         assert pod is not None and pod["status"]["phase"] == "Pending"
-    finally:
-        sandbox.close()
 
 
 def kubectl(tmp_path: Path, *args: str) -> str:

@@ -12,18 +12,18 @@ from rich.text import Text
 from textual.widgets import DataTable, Select, TabbedContent
 
 from kubeha_tui.config import Settings
-from kubeha_tui.sandbox.kube.cluster import Sandbox, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen
 
+from .support.kube import kube_sandbox
 from .support.ui import text_of, until
 
 
 @pytest.fixture
 def kube() -> Iterator[Sandbox]:
-    sandbox = start("modern", start_delay=0.05, tick=0.05)
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox("modern") as sandbox:
+        yield sandbox
 
 
 def make_app(kube: Sandbox, tmp_path: Path, **kw: Any) -> KubehaApp:

@@ -13,18 +13,18 @@ from kubeha_tui.ceph import CephService
 from kubeha_tui.ceph.images import image_details, list_names
 from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.sandbox.ceph import CephSandbox
-from kubeha_tui.sandbox.kube.cluster import Sandbox, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.sandbox.kube.store import ApiError
 from kubeha_tui.wizard.forms import FormError, MariaDBForm, NginxForm, defaults
 from kubeha_tui.wizard.run import Wizard
 
+from .support.kube import kube_sandbox
+
 
 @pytest.fixture(params=["1.5", "modern"])
 def kube(request: pytest.FixtureRequest, ceph_cluster: CephSandbox) -> Iterator[Sandbox]:
-    sandbox = start(request.param, start_delay=0.05, tick=0.05, ceph_conf=ceph_cluster.conf,
-                    keyring=ceph_cluster.admin_keyring)  # fmt: skip
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox(request.param, ceph=ceph_cluster) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture
@@ -189,8 +189,7 @@ def test_an_existing_image_is_reused_only_when_asked(kube: Sandbox, ceph: CephSe
 def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
     ceph_cluster: CephSandbox, ceph: CephService
 ) -> None:
-    sandbox = start("modern", start_delay=0.05, tick=0.05)  # no Ceph CSI StorageClass
-    try:
+    with kube_sandbox("modern") as sandbox:  # no Ceph CSI StorageClass
         plan = wizard(sandbox, ceph).plan_mariadb(
             MariaDBForm.check({**defaults(MariaDBForm), "volume": "nowhere"})
         )
@@ -200,8 +199,6 @@ def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
         )
         assert not wizard(sandbox, ceph).apply(plan, lambda _: None).ok
         assert "nowhere" not in {i.name for i in list_names(ceph, "rbd")}
-    finally:
-        sandbox.close()
 
 
 @pytest.mark.parametrize(

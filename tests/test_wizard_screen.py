@@ -10,10 +10,11 @@ from textual.widgets import Button, ContentSwitcher, Input
 
 from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.ceph import CephSandbox
-from kubeha_tui.sandbox.kube.cluster import Sandbox, start
+from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.sandbox.kube.store import ApiError
 from kubeha_tui.screens.app import KubehaApp
 
+from .support.kube import kube_sandbox
 from .support.ui import text_of, until
 
 pytestmark = pytest.mark.ceph
@@ -21,15 +22,8 @@ pytestmark = pytest.mark.ceph
 
 @pytest.fixture
 def kube(ceph_cluster: CephSandbox) -> Iterator[Sandbox]:
-    sandbox = start(
-        "1.5",
-        start_delay=0.05,
-        tick=0.05,
-        ceph_conf=ceph_cluster.conf,
-        keyring=ceph_cluster.admin_keyring,
-    )
-    yield sandbox
-    sandbox.close()
+    with kube_sandbox("1.5", ceph=ceph_cluster) as sandbox:
+        yield sandbox
 
 
 def make_app(kube: Sandbox, ceph_cluster: CephSandbox, **kw: Any) -> KubehaApp:
