@@ -246,9 +246,12 @@ def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfi
                                     identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
     try:
         client = KubeClient(ssh=session, timeout=5)
-        assert client.host == f"http://127.0.0.1:{client._forward.port if client._forward else 0}"
         local = client.api().configuration.host
+        assert client._forward is not None and local == f"http://127.0.0.1:{client._forward.port}"
         assert local != kube.server.url  # the client talks to the SSH forward only
+        assert (
+            client.host == kube.server.url
+        )  # messages name the server the node's kubeconfig names
         snap = next(p.data for p in KubeService(client).poll() if p.final)
         assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 4
         sshd.kill()

@@ -117,6 +117,7 @@ class KubeClient:
     _forward: LocalForward | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _info: ServerInfo | None = field(default=None, init=False)
+    _origin: str = field(default="", init=False)  # the server's URL before any SSH forward
 
     # -- connection --------------------------------------------------------------
 
@@ -147,14 +148,14 @@ class KubeClient:
                 k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=self.kubeconfig, context=self.context, client_configuration=cfg
                 )
-                _, active = k8s_config.list_kube_config_contexts(self.kubeconfig)  # type: ignore[no-untyped-call]
+                contexts, active = k8s_config.list_kube_config_contexts(self.kubeconfig)  # type: ignore[no-untyped-call]
                 if self.context:
-                    contexts, _ = k8s_config.list_kube_config_contexts(self.kubeconfig)  # type: ignore[no-untyped-call]
                     active = next((c for c in contexts if c["name"] == self.context), active)
                 self.namespace = (active or {}).get("context", {}).get("namespace") or "default"
             except (k8s_config.ConfigException, OSError) as exc:
                 where = self.kubeconfig or "~/.kube/config"
                 raise ServiceError(f"no usable kubeconfig ({where}): {exc}") from None
+        self._origin = str(cfg.host)
         if self.ssh:
             url = urlsplit(cfg.host)
             default_port = 443 if url.scheme == "https" else 80
@@ -173,10 +174,11 @@ class KubeClient:
 
     @property
     def host(self) -> str:
-        """What the user knows the server as (not the local forward)."""
+        """What the user knows the server as (not the local SSH forward)."""
         if self.server:
             return self.server
-        return str(self.api().configuration.host)
+        self.api()
+        return self._origin
 
     def close(self) -> None:
         with self._lock:

@@ -127,7 +127,9 @@ class Wizard:
         if self.ceph is None:
             raise ServiceError("MariaDB on RBD needs Ceph, which is not configured")
         csi_class = "" if info.in_tree_rbd else self._csi_class()
-        access = self._ceph_access(form, csi_class)
+        found_secret = self._find_key_secret(form.namespace, csi=bool(csi_class))
+        default_secret = CSI_SECRET if csi_class else KEY_SECRETS[1]
+        access = self._ceph_access(csi_class, found_secret or default_secret)
         password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(24))
         plan = Plan(
             "mariadb", form, manifests.mariadb(info, form, access, password), password=password
@@ -153,7 +155,7 @@ class Wizard:
             plan.ceph_actions.append(
                 f"create the RBD image {form.pool}/{form.volume}, {form.size}, features: layering"
             )
-        if not self._find_key_secret(form.namespace, csi=bool(csi_class)):
+        if not found_secret:
             key = self.ceph.json({"prefix": "auth get-key", "entity": f"client.{access.user}"})[
                 "key"
             ]
@@ -164,7 +166,7 @@ class Wizard:
                 f"store client.{access.user}'s key in Secret {form.namespace}/{access.key_secret}"
             )
         self._existing(plan)
-        return plan  # fmt: skip
+        return plan
 
     def _csi_class(self) -> str:
         classes = self.client.request("GET", self.client.info().path("storageclasses"))
@@ -180,14 +182,14 @@ class Wizard:
                 return name
         return ""
 
-    def _ceph_access(self, form: MariaDBForm, csi_class: str) -> manifests.CephAccess:
+    def _ceph_access(self, csi_class: str, key_secret: str) -> manifests.CephAccess:
+        """The mons from the mon map (what kubelet's rbd client dials) and the fsid."""
         assert self.ceph is not None
         dump = self.ceph.json({"prefix": "mon dump"})
         monitors = tuple(m["public_addr"].split("/")[0] for m in dump.get("mons", []))
-        secret = self._find_key_secret(form.namespace, bool(csi_class)) or (
-            CSI_SECRET if csi_class else KEY_SECRETS[1]
+        return manifests.CephAccess(
+            monitors, "admin", key_secret, csi_class, str(dump.get("fsid", ""))
         )
-        return manifests.CephAccess(monitors, "admin", secret, csi_class, str(dump.get("fsid", "")))  # fmt: skip
 
     # -- apply ---------------------------------------------------------------------
 
