@@ -4,7 +4,7 @@ rebuilds one row, not ten thousand."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,16 +57,6 @@ def node_cells(n: Node, age: Age) -> tuple[object, ...]:
     return (n.name, n.status, n.ip, n.labels, n.version, age)
 
 
-def problem(model: Any) -> str:
-    if isinstance(model, Node):
-        return "" if n_ready(model) else "failed"
-    return str(getattr(model, "problem", ""))
-
-
-def n_ready(node: Node) -> bool:
-    return node.status.startswith("Ready")
-
-
 class RowCache:
     """Rows of one table by object key; a row is rebuilt only when its object changed."""
 
@@ -100,13 +90,12 @@ class RowCache:
             if cached is not None and cached[0] is model:
                 row = cached[1]
             else:
-                row = Row(key, self.cells(model, Age(model.created), *context), problem(model))
+                row = Row(
+                    key,
+                    self.cells(model, Age(model.created), *context),
+                    str(getattr(model, "problem", "")),
+                )
             fresh[key] = (model, row)
             out.append(row)
         self._rows = fresh
         return out
-
-
-def short_rows(rows: Iterable[Row], columns: tuple[int, ...]) -> list[Row]:
-    """The Cluster panes' short form: some columns of the full rows."""
-    return [Row(r.key, tuple(r.cells[i] for i in columns), r.style) for r in rows]

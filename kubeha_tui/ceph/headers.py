@@ -124,6 +124,13 @@ def _header(answers: dict[str, tuple[int, bytes]]) -> Header:
     return Header(size, features, tuple(lockers), tag)
 
 
+CALLS = (
+    ("rbd", "get_size", struct.pack("<Q", NOSNAP)),
+    ("rbd", "get_features", struct.pack("<Q", NOSNAP)),
+    ("lock", "get_info", encode_name_op(RBD_LOCK)),
+)
+
+
 def read_headers(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
     """The headers of ``image_ids``, ``IN_FLIGHT`` calls at a time."""
     out: dict[str, Header] = {}
@@ -131,13 +138,6 @@ def read_headers(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
     for start in range(0, len(image_ids), step):
         out.update(_chunk(ioctx, image_ids[start : start + step]))
     return out
-
-
-CALLS = (
-    ("rbd", "get_size", struct.pack("<Q", NOSNAP)),
-    ("rbd", "get_features", struct.pack("<Q", NOSNAP)),
-    ("lock", "get_info", encode_name_op(RBD_LOCK)),
-)
 
 
 def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:

@@ -113,16 +113,23 @@ class FleetClient:
 
     # -- requests ----------------------------------------------------------
 
-    def request(self, method: str, path: str, doc: dict[str, Any] | None = None) -> HTTPResult:
+    def request(
+        self,
+        method: str,
+        path: str,
+        doc: dict[str, Any] | None = None,
+        http: HTTPStreamClient | None = None,
+    ) -> HTTPResult:
+        """One call on the main stream, or on ``http`` (a page fetcher's)."""
         body = headers = None
         if doc is not None:
             body, headers = json.dumps(doc).encode(), {"Content-Type": "application/json"}
-        result = self.http.request(method, API + path, body, headers)
+        result = (http or self.http).request(method, API + path, body, headers)
         self.server = result.headers.get("server", self.server)
         return result
 
-    def get_json(self, path: str) -> dict[str, Any]:
-        result = self.request("GET", path)
+    def get_json(self, path: str, http: HTTPStreamClient | None = None) -> dict[str, Any]:
+        result = self.request("GET", path, http=http)
         if result.status != 200:
             raise FleetAPIError(result.status, error_message(result))
         try:
@@ -206,11 +213,7 @@ class FleetClient:
         return self._pool
 
     def _helper_get(self, stream: int, url: str) -> dict[str, Any]:
-        result = self._streams[stream].request("GET", API + url)
-        if result.status != 200:
-            raise FleetAPIError(result.status, error_message(result))
-        doc = json.loads(result.body or b"{}")
-        return doc if isinstance(doc, dict) else {}
+        return self.get_json(url, self._streams[stream])
 
     # -- reads ---------------------------------------------------------------
 

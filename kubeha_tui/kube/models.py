@@ -198,6 +198,10 @@ class Node:
             epoch(meta.get("creationTimestamp")),
         )
 
+    @property
+    def problem(self) -> str:
+        return "" if self.status.startswith("Ready") else "failed"
+
 
 @dataclass(frozen=True, slots=True)
 class Namespace:

@@ -59,7 +59,6 @@ class Reflector:
         self.note = ""  # e.g. "pods: only namespace team-a (forbidden cluster-wide)"
         self.namespace: str | None = None  # None: all namespaces
         self.relists = 0
-        self.version = 0  # bumped on every change of items
         self.thread = threading.Thread(target=self.run, name=f"watch-{kind.plural}", daemon=True)
 
     def start(self) -> None:
@@ -131,7 +130,6 @@ class Reflector:
             if first or not token:
                 with self.lock:
                     self.items = dict(fresh) if token else fresh
-                    self.version += 1
                 self.synced = not token
                 self.error = None
                 self.on_change()
@@ -176,7 +174,6 @@ class Reflector:
                 self.items.pop(key, None)
             else:
                 self.items[key] = self.kind.parse(obj)
-            self.version += 1
         self.error = None
         self.on_change()
         return new_rv

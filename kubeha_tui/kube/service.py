@@ -37,7 +37,6 @@ class KubeSnapshot:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     nodes: dict[str, Node] = field(default_factory=dict)
     namespaces: tuple[str, ...] = ()
-    versions: dict[str, int] = field(default_factory=dict)  # per kind: changes so far
     synced: bool = False  # every kind listed at least once
     notes: tuple[str, ...] = ()  # permission limits, kinds that failed
 
@@ -87,7 +86,6 @@ class KubeService:
             items.get("deployments", {}),
             items.get("nodes", {}),
             tuple(namespaces),
-            {name: r.version for name, r in refl.items()},
             all(r.synced or (r.error and r.error.code == 403) for r in refl.values()),
             tuple(notes),
         )
