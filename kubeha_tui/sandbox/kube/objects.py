@@ -199,13 +199,14 @@ def check_pod_spec(causes: Causes, spec: Obj | None, at: str) -> None:
                     cp,
                     "must be between 1 and 65535, inclusive",
                 )
-    mounts = {m.get("name") for c in containers for m in c.get("volumeMounts") or []}
     volumes = {v.get("name") for v in spec.get("volumes") or []}
-    for i, name in enumerate(sorted(n for n in mounts - volumes if n)):
-        causes.items.append(
-            {"reason": "FieldValueNotFound", "message": f'Not found: "{name}"',
-             "field": f"{at}.containers[{i}].volumeMounts[0].name"}
-        )  # fmt: skip
+    for i, c in enumerate(containers):
+        for j, mount in enumerate(c.get("volumeMounts") or []):
+            if mount.get("name") not in volumes:
+                causes.items.append(
+                    {"reason": "FieldValueNotFound", "message": f'Not found: "{mount.get("name")}"',
+                     "field": f"{at}.containers[{i}].volumeMounts[{j}].name"}
+                )  # fmt: skip
 
 
 def check_workload(causes: Causes, obj: Obj, group: str) -> None:
