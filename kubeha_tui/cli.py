@@ -7,7 +7,10 @@ This is the composition root: the only core module that reaches into
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import sys
@@ -19,6 +22,7 @@ from kubeha_tui import __version__
 from kubeha_tui.config import OPTIONS, SCREENS, ConfigError, Settings, resolve
 
 PROG = "kubeha-tui"
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +88,11 @@ def sandbox_main(argv: Sequence[str]) -> int:
 
 
 def run_tui(settings: Settings, cleanup: Callable[[], None] | None = None) -> int:
-    """Run the TUI. On a hangup (the terminal closed) ``cleanup`` runs and we exit at once."""
+    """Run the TUI; its exit code (1 after a crash, 143 after SIGTERM).
+
+    On a hangup (the terminal closed) ``cleanup`` runs and we exit at once; a crash or
+    SIGTERM whose shutdown hangs ends the same way after a grace period (the app's
+    watchdog)."""
     from kubeha_tui.screens.app import KubehaApp  # noqa: PLC0415 - the UI loads only here
 
     def hangup() -> None:
@@ -92,8 +100,43 @@ def run_tui(settings: Settings, cleanup: Callable[[], None] | None = None) -> in
             cleanup()
         os._exit(129)
 
-    KubehaApp(settings, hangup=hangup).run()
-    return 0
+    def hard_exit(code: int) -> None:
+        if cleanup:
+            cleanup()
+        os._exit(code)
+
+    app = KubehaApp(settings, hangup=hangup, hard_exit=hard_exit)
+    # Our own loop: asyncio.run() would then wait for every executor thread (a worker
+    # blocked in a backend call) before returning.
+    loop = asyncio.new_event_loop()
+    try:
+        app.run(loop=loop)
+    except Exception as exc:  # Textual itself failed: the terminal is restored by now
+        log.critical("kubeha-tui failed", exc_info=exc)
+        app.crashed = app.crashed or exc
+    finally:
+        app.stop_polls()
+        app.services.remove_secrets()
+    if app.crashed is not None:
+        from kubeha_tui.logs import log_path  # noqa: PLC0415
+
+        error = app.crashed
+        print(
+            f"{PROG}: crashed: {type(error).__name__}: {error} (traceback in {log_path()})",
+            file=sys.stderr,
+        )
+        return 1
+    return app.return_code or 0
+
+
+def end_process(code: int) -> None:
+    """Exit now with ``code``, whatever threads are left (a call blocked in librados or
+    a socket read cannot be interrupted; everything to clean up is done by now)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed terminal
+            stream.flush()
+    os._exit(code)
 
 
 def run_with_sandbox(settings: Settings, sandbox_dir: Path | None) -> int:
@@ -136,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kubeha_tui.logs import setup_logging  # noqa: PLC0415
 
     setup_logging()
-    if args.sandbox:
-        return run_with_sandbox(settings, args.sandbox_dir)
-    return run_tui(settings)
+    code = run_with_sandbox(settings, args.sandbox_dir) if args.sandbox else run_tui(settings)
+    end_process(code)
+    return code  # not reached
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
@@ -32,7 +32,9 @@ from .fleet import FleetScreen
 from .help import HelpScreen, key_table
 from .kube import KubeScreen
 from .messages import BackendPolled, SSHStateChanged
+from .plain import clean
 from .wizard import WizardScreen
+from .workers import ReportsWorkerErrors
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,12 @@ POLL_EVERY = {
     "ceph": 5.0,
 }  # seconds between polls of a connected backend
 BACKOFF_MAX = 30.0
+EXIT_GRACE = 5.0  # seconds a crash or SIGTERM may take to shut down before a hard exit
+# Tests only: with this set to "f12", F12 raises in the UI thread (a crash, end to end).
+TEST_CRASH_ENV = "KUBEHA_TUI_TEST_CRASH"
 
 
-class KubehaApp(App[None]):
+class KubehaApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
     MODES = {
@@ -110,14 +115,20 @@ class KubehaApp(App[None]):
         settings: Settings,
         services: Services | None = None,
         hangup: Callable[[], None] | None = None,
+        hard_exit: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.hangup = hangup or (lambda: os._exit(129))
+        self.hard_exit = hard_exit or os._exit
+        self.crashed: BaseException | None = None
+        self._test_crash_key = os.environ.get(TEST_CRASH_ENV, "")
         self.settings = settings
         self.read_only = settings.read_only
         self.services = services or build_services(settings, self._ssh_state_from_thread)
         self._wakeups: dict[str, threading.Event] = {}
+        self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._watchdog: threading.Timer | None = None
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if self.services.ssh:
@@ -128,33 +139,85 @@ class KubehaApp(App[None]):
 
     def on_load(self) -> None:
         # One long-lived poller thread per backend; they connect and fetch while
-        # Textual is still building the screens.
+        # Textual is still building the screens. Daemon threads of our own, not
+        # workers: Textual's executor would wait for them at exit, and a crash that
+        # skips on_unmount left the process alive on a blank screen.
         for name, service in self.services.by_name().items():
             self._wakeups[name] = threading.Event()
-            self.run_worker(
-                partial(self._poll_loop, name, service),
-                name=f"poll {name}",
-                group=f"poll-{name}",
-                thread=True,
-                exit_on_error=False,
+            thread = threading.Thread(
+                target=self._poll_loop, args=(name, service), name=f"poll {name}", daemon=True
             )
+            self._pollers.append(thread)
+            thread.start()
 
     def on_mount(self) -> None:
         self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.exit)
+        loop.add_signal_handler(signal.SIGTERM, self._terminated)
         # The terminal is gone: Textual's own shutdown would block writing to it.
         loop.add_signal_handler(signal.SIGHUP, self._hung_up)
 
     def _hung_up(self) -> None:
+        self.stop_polls()
         self.services.remove_secrets()  # the exit that follows runs no cleanup
         self.hangup()
 
-    def on_unmount(self) -> None:
+    def _terminated(self) -> None:
+        log.warning("SIGTERM: quitting")
+        self._arm_watchdog(143)
+        self.exit(return_code=143)
+
+    def stop_polls(self) -> None:
         self._stopping.set()
         for wakeup in self._wakeups.values():
             wakeup.set()
+
+    def on_unmount(self) -> None:
+        self.stop_polls()
         self.services.close()
+
+    def _arm_watchdog(self, code: int) -> None:
+        """If the normal shutdown does not end the process in EXIT_GRACE seconds (a thread
+        blocked in a backend call, a stuck shutdown), remove the secrets and exit hard."""
+        if self._watchdog is not None or self.is_headless:
+            return  # never under Pilot: it would end the test run
+
+        def expire() -> None:
+            log.error("shutdown did not finish in %.0f s: exiting hard (%d)", EXIT_GRACE, code)
+            self.services.remove_secrets()
+            logging.shutdown()
+            self.hard_exit(code)
+
+        self._watchdog = threading.Timer(EXIT_GRACE, expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A crash: log the traceback, stop the polls, and make sure the process ends."""
+        if self.crashed is None:
+            self.crashed = error
+            log.critical("kubeha-tui crashed", exc_info=error)
+        self.stop_polls()
+        self._arm_watchdog(1)
+        super()._handle_exception(error)
+
+    def on_key(self, event: events.Key) -> None:
+        if self._test_crash_key and event.key == self._test_crash_key:
+            raise RuntimeError(f"crash injected by {TEST_CRASH_ENV}")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text: most carry names or errors from a cluster."""
+        super().notify(
+            clean(message), title=clean(title), severity=severity, timeout=timeout, markup=False
+        )
 
     # -- polls: thread workers that only post messages ------------------------------
 
@@ -221,16 +284,6 @@ class KubehaApp(App[None]):
         else:
             status = BackendStatus("ssh", "unreachable", message.reason or "")
         self.backends = {**self.backends, "ssh": status}
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """The one place an unexpected worker error reaches the user."""
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            log.error("worker %s failed: %r", event.worker.name, error)
-            self.notify(
-                f"{event.worker.name}: {error}", title="Error", severity="error", timeout=10
-            )
 
     # -- actions ---------------------------------------------------------------
 

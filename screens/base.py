@@ -12,12 +12,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
 from .widgets import StatusBar
+from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from .app import KubehaApp
 
 
-class AreaScreen(Screen[None]):
+class AreaScreen(ReportsWorkerErrors, Screen[None]):
     TITLE_TEXT: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
     # Action names that change the cluster; never offered in read-only mode.

@@ -31,6 +31,7 @@ from kubeha_tui.errors import ServiceError
 from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, ImageRead
+from .plain import clean, plain, plain_text
 from .tabbed import TabbedTableScreen
 from .tables import FastTable, Row, selected_key, table
 from .widgets import BackendLine
@@ -143,15 +144,15 @@ class CephScreen(TabbedTableScreen):
         snap = self.snapshot
         if not isinstance(snap, CephSnapshot):
             return
-        checks = "".join(f"\n  {c}" for c in snap.checks)
+        checks = clean("".join(f"\n  {c}" for c in snap.checks))
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
         self.query_one("#ceph-health", Static).update(
-            Text.assemble((snap.health, f"bold {style}"), checks)
+            Text.assemble((clean(snap.health), f"bold {style}"), checks)
         )
-        self.query_one("#ceph-pgs", Static).update(f"PGs: {snap.pgs.text()}")
+        self.query_one("#ceph-pgs", Static).update(plain(f"PGs: {snap.pgs.text()}"))
         select = self.query_one("#ceph-pool", Select)
         if snap.pools != self._pools_shown:
-            select.set_options([(p, p) for p in snap.pools])
+            select.set_options([(plain_text(p), p) for p in snap.pools])
             self._pools_shown = snap.pools
         if snap.pool and select.value != snap.pool:
             with select.prevent(Select.Changed):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,6 +28,8 @@ from kubeha_tui.ceph.osds import Step
 from kubeha_tui.errors import ServiceError
 
 from .messages import CreateChecked, StepReported
+from .plain import plain, plain_text
+from .workers import ReportsWorkerErrors
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -42,7 +43,7 @@ DIALOG_CSS = """
 """
 
 
-class CreateImageScreen(ModalScreen["CreateRequest | None"]):
+class CreateImageScreen(ReportsWorkerErrors, ModalScreen["CreateRequest | None"]):
     """Name, size, pool and features; checked against the cluster before it closes."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="create.cancel")]
@@ -72,7 +73,10 @@ class CreateImageScreen(ModalScreen["CreateRequest | None"]):
             yield Input(value="10G", id="image-size")
             yield Label("Pool")
             yield Select(
-                [(p, p) for p in self._pools], value=self._pool, allow_blank=False, id="image-pool"
+                [(plain_text(p), p) for p in self._pools],
+                value=self._pool,
+                allow_blank=False,
+                id="image-pool",
             )
             with RadioSet(id="image-features"):
                 yield RadioButton(
@@ -114,12 +118,12 @@ class CreateImageScreen(ModalScreen["CreateRequest | None"]):
     @on(CreateChecked)
     def _checked(self, message: CreateChecked) -> None:
         if message.error:
-            self.query_one("#create-error", Static).update(Text(message.error))
+            self.query_one("#create-error", Static).update(plain(message.error))
         else:
             self.dismiss(message.request)  # type: ignore[arg-type]
 
 
-class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
+class UnlockScreen(ReportsWorkerErrors, ModalScreen["tuple[Locker, bool] | None"]):
     """The image's lockers, alive or stale; breaking a live one needs a second, explicit step."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="unlock.cancel")]
@@ -131,7 +135,7 @@ class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Locks on {self.image.pool}/{self.image.name}"
+            box.border_title = plain(f"Locks on {self.image.pool}/{self.image.name}")
             options = []
             for n, lk in enumerate(self.image.lockers):
                 state = (
@@ -139,7 +143,9 @@ class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
                 )
                 options.append(
                     Option(
-                        f"{lk.client}  cookie {lk.cookie!r}  {lk.address}\n  {lk.label}; {state}",
+                        plain(
+                            f"{lk.client}  cookie {lk.cookie!r}  {lk.address}\n  {lk.label}; {state}"
+                        ),
                         id=str(n),
                     )
                 )
@@ -173,7 +179,7 @@ class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
             if lk.alive
             else ""
         )
-        self.query_one("#unlock-warning", Static).update(warning)
+        self.query_one("#unlock-warning", Static).update(plain(warning))
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -186,7 +192,7 @@ class UnlockScreen(ModalScreen["tuple[Locker, bool] | None"]):
         self.dismiss(None)
 
 
-class OSDRemovalScreen(ModalScreen[bool]):
+class OSDRemovalScreen(ReportsWorkerErrors, ModalScreen[bool]):
     """Runs the removal flow in a worker and shows every step; Cancel stops the wait."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="osd-removal.close")]

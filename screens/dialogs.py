@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,11 +14,16 @@ from textual.widgets import Button, Log, Static
 from kubeha_tui.errors import ServiceError
 
 from .messages import OutputFetched
+from .plain import plain
+from .workers import ReportsWorkerErrors
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Shows exactly what will happen; Cancel has the focus, so Enter alone does nothing harmful."""
+class ConfirmScreen(ReportsWorkerErrors, ModalScreen[bool]):
+    """Shows exactly what will happen; Cancel has the focus, so Enter alone does nothing harmful.
 
+    Every text may hold names from the cluster: all of it is shown as plain text."""
+
+    AUTO_FOCUS = "#cancel"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -40,17 +44,14 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self._title
-            yield Static(Text(self._summary, style="bold"), id="confirm-summary")
-            yield Static(Text(self._request), classes="request", id="confirm-request")
+            box.border_title = plain(self._title)
+            yield Static(plain(self._summary, "bold"), id="confirm-summary")
+            yield Static(plain(self._request), classes="request", id="confirm-request")
             for warning in self._warnings:
-                yield Static(Text(f"⚠ {warning}"), classes="warning")
+                yield Static(plain(f"⚠ {warning}"), classes="warning")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button(self._verb.capitalize(), variant="error", id="confirm")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -60,7 +61,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class OutputScreen(ModalScreen[None]):
+class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
     """Scrollable text fetched by a thread worker (unit status, journal, logs)."""
 
     BINDINGS = [
@@ -78,7 +79,7 @@ class OutputScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         log = Log(id="output", highlight=False, max_lines=20_000)
-        log.border_title = self._title
+        log.border_title = plain(self._title)
         log.border_subtitle = "r reload · Esc close"
         yield log
 

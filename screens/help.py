@@ -10,6 +10,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from .plain import plain
+from .workers import ReportsWorkerErrors
+
 
 def key_table(screen: Screen[object]) -> Table:
     """Our bindings active on ``screen`` (those with an id); refused ones left out.
@@ -26,11 +29,11 @@ def key_table(screen: Screen[object]) -> Table:
             continue
         seen.add(binding.id)
         key = binding.key_display or screen.app.get_key_display(binding)
-        grid.add_row(key, binding.tooltip or binding.description)
+        grid.add_row(Text(key), Text(binding.tooltip or binding.description))
     return grid
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -45,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = f"Help: {self._title}"
-            yield Static(Text(self._text), id="help-text")
+            yield Static(plain(self._text), id="help-text")
             yield Static(self._keys, id="help-keys")
             yield Static(
                 Text("Ctrl+P opens the command palette. Esc closes this help.", style="dim")

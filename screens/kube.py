@@ -28,6 +28,7 @@ from .kube_rows import (
     service_cells,
 )
 from .messages import ActionFinished, PlanReady
+from .plain import plain, plain_text
 from .tabbed import TabbedTableScreen
 from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
@@ -103,10 +104,10 @@ class KubeScreen(TabbedTableScreen):
             self._namespaces = snap.namespaces
             select = self.query_one("#kube-ns", Select)
             with select.prevent(Select.Changed):
-                select.set_options([(ns, ns) for ns in snap.namespaces])
+                select.set_options([(plain_text(ns), ns) for ns in snap.namespaces])
                 if self.namespace in snap.namespaces:
                     select.value = self.namespace
-        self.query_one("#kube-notes", Static).update("  ".join(snap.notes))
+        self.query_one("#kube-notes", Static).update(plain("  ".join(snap.notes)))
         tab = self.tab
         models: dict[str, Any] = getattr(snap, tab)
         ns = self.namespace

@@ -16,9 +16,11 @@ from kubeha_tui.kube.actions import LOG_CAP, LOG_TAIL, Ref
 from kubeha_tui.kube.client import KubeClient
 
 from .messages import LogLinesRead
+from .plain import plain
+from .workers import ReportsWorkerErrors
 
 
-class LogScreen(ModalScreen[None]):
+class LogScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="log.close"),
         Binding("f", "follow", "Follow", id="log.follow", tooltip="Follow the log live (again: stop)"),
@@ -49,8 +51,9 @@ class LogScreen(ModalScreen[None]):
 
     def _titles(self) -> None:
         log = self.query_one(Log)
-        log.border_title = f"log {self.ref.namespace}/{self.ref.name}" + (
-            f" ({self.container})" if self.container else ""
+        log.border_title = plain(
+            f"log {self.ref.namespace}/{self.ref.name}"
+            + (f" ({self.container})" if self.container else "")
         )
         state = "following" if self.following else f"last {LOG_TAIL} lines"
         log.border_subtitle = f"{state} · f follow · c container · r reload · Esc close"

@@ -7,6 +7,8 @@ from textual.widgets import Static
 
 from kubeha_tui.status import BackendStatus
 
+from .plain import clean
+
 ICONS = {"connected": ("●", "green"), "connecting": ("◌", "yellow"), "unreachable": ("✖", "red")}
 
 
@@ -20,7 +22,7 @@ def status_text(status: BackendStatus, *, detail: bool, short: bool = False) -> 
     if detail:
         text.append(f" {status.state}", style)
         if status.detail:
-            text.append(f": {status.detail}")
+            text.append(f": {clean(status.detail)}")
     return text
 
 
