@@ -15,6 +15,8 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, RowKey
 
+from .plain import clean
+
 Cell = str | Text | object  # objects show as str(cell), computed at render time
 
 
@@ -59,6 +61,8 @@ def sort_key(cell: object) -> Any:
 
 
 def styled(row: Row) -> list[Cell]:
+    """The cells to store: ``str`` and plain ``Text`` are drawn literally (never as markup,
+    control codes escaped) by FastTable._render_cell."""
     style = STYLES.get(row.style)
     if not style:
         return list(row.cells)
@@ -175,7 +179,7 @@ class FastTable(DataTable[Any]):
         own_style = Style.parse(own) if isinstance(own, str) else own
         pad = " " * self.cell_padding
         inner = max(0, width - 2 * self.cell_padding)
-        text = set_cell_size(plain.replace("\n", " "), inner)
+        text = set_cell_size(clean(plain.replace("\n", " ")), inner)
         lines = [[
             Segment(pad, pre + post_style),
             Segment(text, pre + own_style + post_style),

@@ -3,6 +3,7 @@ Ceph actions, apply with step-by-step progress, end on a result page."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from rich.syntax import Syntax
@@ -23,12 +24,14 @@ from kubeha_tui.wizard.run import Plan, Result, Wizard, describe
 from .base import AreaScreen
 from .dialogs import OutputScreen
 from .messages import StepReported
+from .plain import clean, plain_text
 from .widgets import BackendLine
 
 EXAMPLES = {
     "nginx": ("nginx: a Deployment and a NodePort service", NginxForm),
     "mariadb": ("MariaDB on an RBD volume (Ceph image, secrets, Deployment)", MariaDBForm),
 }
+log = logging.getLogger(__name__)
 LABELS = {"namespace": "Namespace", "name": "Name", "image": "Container image", "replicas": "Replicas",
           "port": "Port", "volume": "RBD image (the volume)", "size": "Volume size (10G, 512M)", "pool": "Ceph pool"}  # fmt: skip
 
@@ -103,6 +106,8 @@ class WizardScreen(AreaScreen):
     def action_back(self) -> None:
         current = self.query_one("#wizard-steps", ContentSwitcher).current
         back = {"wizard-form": "pick", "wizard-review": "form"}.get(current or "")
+        if current == "wizard-progress" and not self.query_one("#wizard-done", Button).disabled:
+            back = "form"  # the run ended (a failed one too): back to the form to fix it
         if back == "pick":
             self.step(back)
             self.query_one("#wizard-examples", OptionList).focus()
@@ -157,7 +162,7 @@ class WizardScreen(AreaScreen):
     @on(Planned)
     def _planned(self, message: Planned) -> None:
         if message.plan is None:
-            self.query_one("#wizard-error", Static).update(Text(message.error, style="bold red"))
+            self.query_one("#wizard-error", Static).update(plain_text(message.error, "bold red"))
             if message.field and self.query(f"#wizard-{message.field}"):
                 self.query_one(f"#wizard-{message.field}").focus()
             return
@@ -166,9 +171,9 @@ class WizardScreen(AreaScreen):
         lines += [f"Kubernetes: {plan.verb(o)} {describe(o)}" for o in plan.objects()]
         if plan.existing:
             lines.append(f"Already there: {', '.join(plan.existing)} (Show existing, or Replace)")
-        summary = Text("\n".join(lines))
+        summary = plain_text("\n".join(lines))
         if plan.refused:
-            summary.append(f"\nCannot apply: {plan.refused}", style="bold red")
+            summary.append(f"\nCannot apply: {clean(plan.refused)}", style="bold red")
         if self.kubeha.read_only:
             summary.append("\nRead-only mode: preview only.", style="yellow")
         self.query_one("#wizard-summary", Static).update(summary)
@@ -225,7 +230,11 @@ class WizardScreen(AreaScreen):
         def report(line: str) -> None:
             self.post_message(StepReported(line))
 
-        result = wizard.apply(plan, report, replace)
+        try:
+            result = wizard.apply(plan, report, replace)
+        except Exception as exc:  # a bug: the progress page must still end, with Done
+            log.exception("wizard apply failed")
+            result = Result(False, error=f"unexpected error: {type(exc).__name__}: {exc}")
         self.post_message(Applied(result))
 
     @on(StepReported)
@@ -253,14 +262,15 @@ class WizardScreen(AreaScreen):
 def result_text(result: Result) -> Text:
     text = Text()
     if not result.ok:
-        text.append(f"Failed: {result.error}\n", style="bold red")
+        text.append(f"Failed: {clean(result.error)}\n", style="bold red")
         if result.undone:
-            text.append("Undone: " + "; ".join(result.undone) + "\n")
+            text.append(clean("Undone: " + "; ".join(result.undone)) + "\n")
+        text.append("Esc goes back to the form; Done to the examples.\n", style="dim")
         return text
     text.append("Done. ", style="bold green")
     text.append("The pod is running.\n" if result.running else "The pod is not running yet.\n")
     for event in result.blocked_by:
-        text.append(f"  {event}\n", style="yellow")
+        text.append(f"  {clean(event)}\n", style="yellow")
     for url in result.urls:
         text.append(f"  {url}\n")
     if result.password:

@@ -209,6 +209,10 @@ def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
         ("name", "MariaDB", "name: 'MariaDB' is not a valid name"),
         ("volume", "db@snap", "volume: 'db@snap' is not a valid name"),
         ("size", "0", "size: "),
+        ("size", "99999999999P", "size: '99999999999P' is more than librbd can make"),
+        ("size", "16777216T", "size: '16777216T' is more than librbd can make"),  # 2^64
+        ("pool", "rbd/x", "pool: 'rbd/x' is not a Ceph pool name"),
+        ("pool", "", "pool: required"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_made(field: str, value: str, message: str) -> None:
@@ -217,8 +221,46 @@ def test_bad_input_is_refused_before_anything_is_made(field: str, value: str, me
     assert str(caught.value).startswith(message) and caught.value.field == field
 
 
+def test_sizes_up_to_librbds_limit_and_pools_with_underscores_pass() -> None:
+    form = MariaDBForm.check({**defaults(MariaDBForm), "size": "16777215T", "pool": "k8s_rbd.1"})
+    assert form.size_bytes == 16777215 << 40 and form.pool == "k8s_rbd.1"
+
+
 def test_nginx_form_checks_numbers() -> None:
     with pytest.raises(FormError, match="replicas: 'two' is not a whole number"):
         NginxForm.check({**defaults(NginxForm), "replicas": "two"})
+    for digits in (
+        "\u0663",
+        "\uff13",
+        "1_0",
+        "+3",
+    ):  # int() takes them all: Arabic-Indic, fullwidth
+        with pytest.raises(FormError, match="is not a whole number"):
+            NginxForm.check({**defaults(NginxForm), "replicas": digits})
     with pytest.raises(FormError, match="port: 70000 is not between 1 and 65535"):
         NginxForm.check({**defaults(NginxForm), "port": "70000"})
+
+
+@pytest.mark.ceph
+def test_an_unexpected_error_in_a_step_still_undoes_this_run(
+    kube: Sandbox, ceph: CephService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (not a ServiceError) in a later step: what this run made is removed all the same."""
+    name, volume = unique("buggy", kube), unique("buggy-db", kube)
+    run = wizard(kube, ceph)
+    plan = run.plan_mariadb(
+        MariaDBForm.check({**defaults(MariaDBForm), "name": name, "volume": volume, "size": "1G"})
+    )
+    real_put = run._put
+
+    def put(obj: dict[str, Any], *args: Any) -> bool:
+        if obj["kind"] == "Deployment":
+            raise OverflowError("injected: int too large")
+        return real_put(obj, *args)
+
+    monkeypatch.setattr(run, "_put", put)
+    result = run.apply(plan, lambda _: None)
+    assert not result.ok
+    assert result.error == "unexpected error: OverflowError: injected: int too large"
+    assert volume not in {i.name for i in list_names(ceph, "rbd")}
+    assert f"Secret default/{name}-root removed" in result.undone

@@ -13,6 +13,7 @@ from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.sandbox.kube.store import ApiError
 from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.wizard.run import Wizard
 
 from .support.kube import kube_sandbox
 from .support.ui import text_of, until
@@ -115,3 +116,29 @@ async def test_read_only_previews_but_cannot_apply(
         await until(pilot, lambda: step(app) == "wizard-review", what="the preview")
         assert app.screen.query_one("#wizard-apply", Button).disabled
         assert "Read-only mode: preview only." in shown(app, "#wizard-summary")
+
+
+async def test_an_apply_that_raises_ends_with_done_and_a_way_back(
+    kube: Sandbox, ceph_cluster: CephSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_: Any, **__: Any) -> None:
+        raise RuntimeError("injected: a bug in apply")
+
+    monkeypatch.setattr(Wizard, "apply", boom)
+    app = make_app(kube, ceph_cluster)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await choose(pilot, app, 0)
+        app.screen.query_one("#wizard-name", Input).value = "boom"
+        await pilot.click("#wizard-preview")
+        await until(pilot, lambda: step(app) == "wizard-review", what="the preview")
+        await pilot.click("#wizard-apply")
+        await until(
+            pilot, lambda: "Failed:" in shown(app, "#wizard-result"), timeout=30, what="failure"
+        )
+        assert "unexpected error: RuntimeError: injected: a bug in apply" in shown(
+            app, "#wizard-result"
+        )
+        assert not app.screen.query_one("#wizard-done", Button).disabled
+        await pilot.press("escape")
+        assert step(app) == "wizard-form"
+        assert app.screen.query_one("#wizard-name", Input).value == "boom"

@@ -9,6 +9,11 @@ from kubeha_tui.ceph.images import parse_size, validate_name
 from kubeha_tui.errors import ServiceError
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() also reads '٣' (an Arabic-Indic digit)
+# Ceph pool names: letters, digits, '.', '_' and '-' (what `ceph osd pool create` takes and
+# `rbd` can address; no '/' or '@', which mean namespace and snapshot).
+POOL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+RBD_MAX_SIZE = 2**64 - 1  # librbd stores the size as an unsigned 64-bit number
 
 
 class FormError(ServiceError):
@@ -32,13 +37,34 @@ def check_label(field: str, value: str) -> str:
 
 
 def check_int(field: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise FormError(field, f"{value!r} is not a whole number") from None
+    if not DIGITS.fullmatch(value):
+        raise FormError(field, f"{value!r} is not a whole number (digits 0-9)")
+    number = int(value)
     if not low <= number <= high:
         raise FormError(field, f"{number} is not between {low} and {high}")
     return number
+
+
+def check_pool(value: str) -> str:
+    if not value:
+        raise FormError("pool", "required")
+    if len(value) > 255 or not POOL.match(value):
+        raise FormError(
+            "pool",
+            f"{value!r} is not a Ceph pool name: letters, digits, '.', '_' and '-', "
+            "at most 255 characters",
+        )
+    return value
+
+
+def check_size(value: str) -> str:
+    try:
+        size = parse_size(value)
+    except ServiceError as exc:
+        raise FormError("size", str(exc)) from None
+    if size > RBD_MAX_SIZE:
+        raise FormError("size", f"{value!r} is more than librbd can make (under 16 EiB)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -79,11 +105,7 @@ class MariaDBForm:
 
     @classmethod
     def check(cls, values: dict[str, str], reuse_volume: bool = False) -> MariaDBForm:
-        size = values.get("size", "").strip()
-        try:
-            parse_size(size)
-        except ServiceError as exc:
-            raise FormError("size", str(exc)) from None
+        size = check_size(values.get("size", "").strip())
         volume = check_label("volume", values.get("volume", "").strip())
         try:
             validate_name(volume)
@@ -97,7 +119,7 @@ class MariaDBForm:
             check_label("name", values.get("name", "").strip()),
             volume,
             size,
-            check_label("pool", values.get("pool", "").strip()),
+            check_pool(values.get("pool", "").strip()),
             image,
             reuse_volume,
         )

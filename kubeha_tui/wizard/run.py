@@ -3,6 +3,7 @@ it step by step; a failed step undoes what this run made, and only that."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 import time
@@ -20,6 +21,7 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 from . import manifests
 from .forms import MariaDBForm, NginxForm
 
+log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 KEY_SECRETS = ("ceph-client-key", "ceph-admin-key")  # names the stack's versions use
 CSI_SECRET = "csi-rbd-secret"
@@ -33,6 +35,10 @@ class PlainDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _unexpected(exc: BaseException) -> str:
+    return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
 def describe(obj: Obj) -> str:
@@ -215,18 +221,24 @@ class Wizard:
                 made = self._put(obj, say, undo)
                 if not made and obj["metadata"]["name"] == f"{plan.form.name}-root":
                     result.password = ""  # the existing root password stays in force
-        except ServiceError as exc:
-            result.ok, result.error, result.password = False, str(exc), ""
-            say(f"failed: {exc}")
+        except Exception as exc:  # a bug too must not leave what this run made behind
+            if not isinstance(exc, ServiceError):
+                log.exception("wizard step failed")
+            error = str(exc) if isinstance(exc, ServiceError) else _unexpected(exc)
+            result.ok, result.error, result.password = False, error, ""
+            say(f"failed: {error}")
             for what, fn in reversed(undo):
                 try:
                     fn()
                     result.undone.append(what)
                     say(f"undone: {what}")
-                except ServiceError as undo_exc:
+                except Exception as undo_exc:
                     say(f"could not undo {what}: {undo_exc}")
             return result
-        self._wait(plan, say, result)
+        try:
+            self._wait(plan, say, result)
+        except ServiceError as exc:  # everything is made; only the check of the pod failed
+            say(f"made, but could not check the pod: {exc}")
         return result
 
     def _make_volume(
