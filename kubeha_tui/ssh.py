@@ -7,8 +7,8 @@
   their fingerprint unless ``accept_new_host_key`` records them; a changed
   key is always refused.
 - One shared connection serves exec streams (``fleetctl fd-forward``),
-  direct-tcpip channels and local 127.0.0.1 forwards, and plain commands
-  with a timeout. A dropped connection is reported and re-opened on the next
+  direct-tcpip channels (also as a process-private socket, never a listener),
+  and plain commands with a timeout. A dropped connection is reported and re-opened on the next
   use, with exponential backoff between failed attempts.
 """
 
@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -336,9 +337,18 @@ class SSHSession:
         chan.settimeout(self.options.timeout)
         return chan
 
-    def forward(self, host: str, port: int) -> LocalForward:
-        """A 127.0.0.1 listener whose connections go to ``host:port`` via the remote side."""
-        return LocalForward(self, host, port)
+    def socket_to(self, host: str, port: int) -> socket.socket:
+        """A connected socket to ``host:port``, dialled by the remote side.
+
+        It is one end of an unnamed socket pair whose other end a thread splices to a
+        direct-tcpip channel: no listener, so no other process or user can use it.
+        """
+        chan = self.direct_tcpip(host, port)
+        ours, theirs = socket.socketpair()
+        threading.Thread(
+            target=splice, args=(theirs, chan), name=f"ssh-to-{host}:{port}", daemon=True
+        ).start()
+        return ours
 
     def run(self, command: str, timeout: float = 15.0) -> CommandResult:
         """Run a command and collect its output (capped), or raise SSHTimeout."""
@@ -371,73 +381,30 @@ class SSHSession:
             chan.close()
 
 
-class LocalForward:
-    """Listens on 127.0.0.1:<free port>; each connection gets its own direct-tcpip channel."""
+def splice(local: socket.socket, chan: paramiko.Channel) -> None:
+    """Copy bytes both ways until either side ends; then close both.
 
-    def __init__(self, session: SSHSession, host: str, port: int) -> None:
-        self.session, self.remote = session, (host, port)
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.5)
-        self.port: int = self._server.getsockname()[1]
-        self._closed = threading.Event()
-        self._thread = threading.Thread(
-            target=self._accept_loop, name=f"forward-{port}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            chan = self.session.direct_tcpip(*self.remote)
-        except SSHError as exc:
-            log.warning("forward to %s:%s failed: %s", *self.remote, exc)
-            conn.close()
-            return
-        pump(conn, chan, self._closed)
-
-    def close(self) -> None:
-        self._closed.set()
-        self._server.close()
-        self._thread.join(timeout=2)
-
-
-def pump(conn: socket.socket, chan: paramiko.Channel, stop: threading.Event) -> None:
-    """Copy bytes both ways until both directions reached EOF, honouring half-close."""
-    open_in, open_out = True, True  # conn -> chan, chan -> conn
+    The local end belongs to a protocol client (HTTP, WebSocket) for which closing
+    its socket means it is done, so no half-close is kept open for it.
+    """
+    watched: list[Any] = [local, chan]
     try:
-        while (open_in or open_out) and not stop.is_set():
-            readable, _, _ = select.select(
-                [s for s, o in ((conn, open_in), (chan, open_out)) if o], [], [], 0.5
-            )
-            if conn in readable:
-                data = conn.recv(65536)
-                if data:
-                    chan.sendall(data)
-                else:
-                    open_in = False
-                    chan.shutdown_write()
+        while True:
+            readable, _, _ = select.select(watched, [], [], 5.0)
+            if local in readable:
+                data = local.recv(65536)
+                if not data:
+                    return
+                chan.sendall(data)
             if chan in readable:
                 data = chan.recv(65536)
-                if data:
-                    conn.sendall(data)
-                else:
-                    open_out = False
-                    conn.shutdown(socket.SHUT_WR)
+                if not data:
+                    return
+                local.sendall(data)
+            if chan.closed:
+                return
     except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: the SSH link died
-        log.debug("forward connection ended: %s", exc)
+        log.debug("ssh channel ended: %s", exc)
     finally:
         chan.close()
-        conn.close()
+        local.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,7 +236,7 @@ def test_no_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
 # -- through SSH ----------------------------------------------------------------------
 
 
-def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfig(
+def test_the_api_is_reached_through_ssh_channels_to_the_server_the_nodes_kubeconfig_names(
     kube: Sandbox, tmp_path: Path
 ) -> None:
     node_config = tmp_path / "node-kubeconfig"
@@ -246,18 +247,51 @@ def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfi
                                     identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
     try:
         client = KubeClient(ssh=session, timeout=5)
-        local = client.api().configuration.host
-        assert client._forward is not None and local == f"http://127.0.0.1:{client._forward.port}"
-        assert local != kube.server.url  # the client talks to the SSH forward only
-        assert (
-            client.host == kube.server.url
-        )  # messages name the server the node's kubeconfig names
+        assert client.url_base == client.host == kube.server.url  # the node's kubeconfig
+        assert not client.note  # no fallback
+        opened: list[tuple[str, int]] = []
+        real = session.socket_to
+
+        def counting(host: str, port: int) -> socket.socket:
+            opened.append((host, port))
+            return real(host, port)
+
+        session.socket_to = counting  # type: ignore[method-assign]
         snap = next(p.data for p in KubeService(client).poll() if p.final)
         assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 4
+        assert opened and set(opened) == {("127.0.0.1", kube.server.httpd.server_address[1])}
+        # The raw stream for other protocols: an HTTP request by hand over it.
+        sock = client.dial(timeout=5)
+        sock.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+        sock.close()
         sshd.kill()
         client._info = None
-        with pytest.raises(ServiceError):
+        with pytest.raises(
+            ServiceError, match=r"cannot reach the Kubernetes API at .* through SSH"
+        ):
             client.info()
+    finally:
+        session.close()
+        sshd.kill()
+
+
+def test_a_node_without_kubeconfig_falls_back_to_the_stack_server_and_says_so(
+    tmp_path: Path,
+) -> None:
+    sshd = Sshd(tmp_path / "sshd", env={"KUBECONFIG": str(tmp_path / "none")})
+    sshd.start()
+    session = SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port),
+                                    identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
+    try:
+        client = KubeClient(ssh=session, timeout=3)
+        assert client.url_base == "http://pidalio-apiserver:8080"
+        assert f"no usable kubeconfig on root@127.0.0.1:{sshd.port}" in client.note
+        assert "tried `cat" in client.note and "exit status 1" in client.note
+        with pytest.raises(KubeError) as err:
+            client.info()
+        assert "cannot reach the Kubernetes API at http://pidalio-apiserver:8080" in str(err.value)
+        assert client.note in str(err.value)
     finally:
         session.close()
         sshd.kill()

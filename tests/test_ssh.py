@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,7 +139,7 @@ def http_server() -> Iterator[int]:
     server.shutdown()
 
 
-def test_direct_tcpip_channel_and_local_forward(session: SSHSession, http_server: int) -> None:
+def test_direct_tcpip_channel_and_private_socket(session: SSHSession, http_server: int) -> None:
     chan = session.direct_tcpip("localhost", http_server)  # name resolved on the remote side
     chan.sendall(b"GET /raw HTTP/1.0\r\n\r\n")
     reply = bytearray()
@@ -147,13 +147,14 @@ def test_direct_tcpip_channel_and_local_forward(session: SSHSession, http_server
         reply += chunk
     assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"you asked for /raw")
 
-    forward = session.forward("127.0.0.1", http_server)
-    try:
-        for path in ("/version", "/api/v1/pods"):  # several connections, one SSH connection
-            with urllib.request.urlopen(forward.url + path, timeout=5) as resp:
-                assert resp.read() == f"you asked for {path}".encode()
-    finally:
-        forward.close()
+    for path in ("/version", "/api/v1/pods"):  # several sockets, one SSH connection
+        sock = session.socket_to("127.0.0.1", http_server)
+        assert sock.family == socket.AF_UNIX  # a socket pair: nothing listens for it
+        conn = http.client.HTTPConnection("node")
+        conn.sock = sock
+        conn.request("GET", path)
+        assert conn.getresponse().read() == f"you asked for {path}".encode()
+        conn.close()
 
 
 def test_command_timeout_does_not_hang(session: SSHSession) -> None:
