@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import http.server
 import json
 import random
 import socket
@@ -337,3 +338,65 @@ def test_nodes_are_not_deleted_from_the_console(kube: Sandbox, tmp_path: Path) -
     plan = actions.plan_delete(client, actions.Ref("nodes", "", "127.0.1.1"))
     assert plan.refused and "drain" in plan.refused
     assert key_of(kube.api.store.items("nodes")[0]) == ("", "127.0.1.1")
+
+
+@pytest.fixture
+def quiet_log_server() -> Iterator[tuple[str, threading.Event]]:
+    """An API that serves one log line, then nothing (a quiet pod); the event is set
+    when the client closes the follow connection."""
+    closed = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/api/v1/namespaces/default/pods/quiet/log"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"6\r\nhello\n\r\n")
+                self.wfile.flush()
+                if self.rfile.read(1) == b"":  # blocks until the client hangs up
+                    closed.set()
+                return
+            body = json.dumps({"gitVersion": "v1.31.0"} if self.path == "/version" else {}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", closed
+    server.shutdown()
+    server.server_close()
+
+
+def test_stopping_a_follow_of_a_quiet_pod_frees_the_thread_and_connection(
+    quiet_log_server: tuple[str, threading.Event],
+) -> None:
+    url, closed = quiet_log_server
+    client = KubeClient(server=url, timeout=5)
+    stop = threading.Event()
+    batches: list[list[str]] = []
+
+    def follow() -> None:
+        for lines in actions.follow_logs(
+            client, actions.Ref("pods", "default", "quiet"), "c", stop
+        ):
+            batches.append(lines)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    wait_for(lambda: batches == [["hello"]], what="the first log line")
+    stop.set()
+    thread.join(timeout=10)  # the read timeout is an hour
+    assert not thread.is_alive()
+    assert closed.wait(10), "the follow connection is still open"
+    assert batches == [["hello"]]
