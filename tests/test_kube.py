@@ -234,6 +234,49 @@ def test_no_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
         client.info()
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not a text file (not UTF-8)"),
+        (b"apiVersion: v1\nclusters: [\n  - name: x\n", "is not valid YAML at line"),
+        (b"- a\n- b\n", "holds a YAML list, not a mapping"),
+        (b"clusters: 3\ncontexts: 4\ncurrent-context: x\n", "is not usable"),
+    ],
+)
+def test_a_broken_kubeconfig_is_one_clear_line_without_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes, says: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+    for _ in range(2):  # a retry says the same, and logs no traceback either
+        with pytest.raises(ServiceError) as err:
+            next(KubeService(KubeClient(kubeconfig=str(path))).poll())
+        message = str(err.value)
+        assert says in message and str(path) in message and "\n" not in message
+        assert not isinstance(err.value, KubeError) or "unexpected" not in message
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_bug_is_reported_as_one_not_as_an_outage(
+    kube: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = client_for(kube, tmp_path)
+    client.info()
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise TypeError("a bug in the request path")
+
+    client.api().call_api = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        with pytest.raises(KubeError) as err:
+            client.request("GET", "/api/v1/pods")
+        assert "cannot reach" not in str(err.value)
+        assert "unexpected error in GET /api/v1/pods" in str(err.value)
+        assert "TypeError: a bug in the request path" in str(err.value)
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1  # logged once, not on every retry
+
+
 # -- through SSH ----------------------------------------------------------------------
 
 
