@@ -7,8 +7,8 @@
   their fingerprint unless ``accept_new_host_key`` records them; a changed
   key is always refused.
 - One shared connection serves exec streams (``fleetctl fd-forward``),
-  direct-tcpip channels and local 127.0.0.1 forwards, and plain commands
-  with a timeout. A dropped connection is reported and re-opened on the next
+  direct-tcpip channels (also as a process-private socket, never a listener),
+  and plain commands with a timeout. A dropped connection is reported and re-opened on the next
   use, with exponential backoff between failed attempts.
 """
 
@@ -25,16 +25,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
-from kubeha_tui.config import DEFAULT_SSH_USER, SSHTarget, parse_ssh_target
+from kubeha_tui import known_hosts
+from kubeha_tui.config import DEFAULT_SSH_USER, ConfigError, SSHTarget, parse_ssh_target
 from kubeha_tui.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 MAX_OUTPUT = 4 * 1024 * 1024
+RECONNECT_MAX = 2.0  # seconds: the longest wait between reconnects, so recovery is quick
 
 StateCallback = Callable[[str, str | None], None]
 
@@ -118,26 +121,107 @@ class SSHOptions:
         return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
 
 
+class HostKeyRevoked(SSHError):
+    pass
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Unknown host: refuse with the fingerprint, or record it when allowed."""
+    """Every host key is checked here, against known_hosts read as OpenSSH reads it:
+    revoked or changed keys are refused, unknown ones refused with their fingerprint
+    or recorded when allowed. ``verified`` says the host proved who it is."""
 
     def __init__(self, path: Path, accept_new: bool) -> None:
         self.path, self.accept_new = path, accept_new
+        self.entries = known_hosts.load(path)
+        self.verified = False
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         fp = f"{key.get_name()} key {fingerprint(key)}"
+        verdict = known_hosts.check(self.entries, hostname, key.get_name(), key.asbytes())
+        lines = ", ".join(str(e.line) for e in verdict.lines)
+        if verdict.status == "revoked":
+            raise HostKeyRevoked(
+                f"host {hostname} offers the {fp}, which {self.path} marks @revoked "
+                f"(line {lines}); refusing to connect."
+            )
+        if verdict.status == "changed":
+            recorded = ", ".join(f"{fingerprint_of(e.blob)} (line {e.line})" for e in verdict.lines)
+            raise HostKeyChanged(
+                f"WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for {hostname}. It now "
+                f"offers the {fp}, but {self.path} records {recorded}. Someone could be "
+                "intercepting the connection, or the node was rebuilt; refusing to connect. If "
+                "the change is expected, remove the old line from known_hosts (ssh-keygen -R HOST)."
+            )
+        if verdict.status == "ok":
+            self.verified = True
+            return
+        others = (
+            f" (keys of other types are known for it: {', '.join(verdict.other_types)})"
+            if verdict.other_types
+            else ""
+        )
         if not self.accept_new:
             raise HostKeyUnknown(
-                f"host {hostname} is not in {self.path}; its {fp}. If that is the node's "
-                "key, run again with --accept-new-host-key to record it."
+                f"host {hostname} is not in {self.path}{others}; its {fp}. If that is the "
+                "node's key, run again with --accept-new-host-key to record it."
             )
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.path.open("a") as out:
             out.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.verified = True
         log.warning("recorded new host key for %s (%s) in %s", hostname, fp, self.path)
+
+
+def fingerprint_of(blob: bytes) -> str:
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _transport_factory(preferred: list[str]) -> Callable[..., paramiko.Transport]:
+    """Transports that ask for the host key types known_hosts holds first (as OpenSSH
+    orders HostKeyAlgorithms), so a host with several keys shows the recorded one."""
+    wanted = [
+        alg
+        for kind in preferred
+        for alg in (("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa") if kind == "ssh-rsa" else (kind,))
+    ]
+
+    def factory(sock: Any, **kw: Any) -> paramiko.Transport:
+        transport = paramiko.Transport(sock, **kw)
+        options = transport.get_security_options()
+        offered = list(options.key_types)
+        first = [k for k in wanted if k in offered]
+        options.key_types = [*first, *(k for k in offered if k not in first)]
+        return transport
+
+    return factory
+
+
+def agent_keys() -> str:
+    """What the agent offers, for an authentication failure message."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return "no ssh-agent (SSH_AUTH_SOCK is not set)"
+    try:
+        agent = paramiko.Agent()
+        count = len(agent.get_keys())
+        agent.close()
+    except (paramiko.SSHException, OSError) as exc:
+        return f"ssh-agent (unusable: {exc})"
+    return f"ssh-agent ({count} key{'s' if count != 1 else ''})" if count else "ssh-agent (no keys)"
+
+
+def parse_jump(text: str) -> SSHTarget:
+    """One ProxyJump hop: ``[user@]host[:port]`` or ``ssh://[user@]host[:port]``."""
+    hop = text.strip()
+    if hop.lower().startswith("ssh://"):
+        hop = hop[len("ssh://") :].rstrip("/")
+    try:
+        return parse_ssh_target(hop)
+    except ConfigError:
+        raise SSHError(
+            f"ProxyJump {text!r}: expected [user@]host[:port] or ssh://[user@]host[:port]"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -160,6 +244,9 @@ class SSHSession:
     via: SSHSession | None = None  # reach the host through this session (a second hop)
     _client: paramiko.SSHClient | None = field(default=None, init=False)
     _jumps: list[paramiko.SSHClient] = field(default_factory=list, init=False)
+    _pending_jumps: list[paramiko.SSHClient] = field(default_factory=list, init=False)
+    _attempt: threading.Event | None = field(default=None, init=False)  # a connect under way
+    _generation: int = field(default=0, init=False)  # close() counts up
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _failures: int = field(default=0, init=False)
     _next_attempt: float = field(default=0.0, init=False)
@@ -183,9 +270,10 @@ class SSHSession:
         opts = self.options
         client = paramiko.SSHClient()
         path = opts.known_hosts_path
-        if path.exists():
-            client.load_host_keys(str(path))
-        client.set_missing_host_key_policy(_HostKeyPolicy(path, opts.accept_new_host_key))
+        policy = _HostKeyPolicy(path, opts.accept_new_host_key)
+        client.set_missing_host_key_policy(policy)  # no keys loaded: the policy sees all
+        name = known_hosts_name(spec.hostname, spec.port)
+        factory = _transport_factory(known_hosts.known_types(policy.entries, name))
         keys = [opts.identity] if opts.identity else list(spec.identity_files)
         keys = [os.path.expanduser(k) for k in keys]
         for key in keys:
@@ -198,29 +286,26 @@ class SSHSession:
                 spec.hostname, spec.port, username=spec.user, key_filename=keys or None,  # type: ignore[arg-type]  # paramiko takes a list too
                 allow_agent=opts.allow_agent, look_for_keys=False, sock=sock,
                 timeout=opts.timeout, banner_timeout=opts.timeout, auth_timeout=opts.timeout,
-                channel_timeout=opts.timeout,
+                channel_timeout=opts.timeout, transport_factory=factory,
             )  # fmt: skip
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise HostKeyChanged(
-                f"WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for {spec.hostname}:{spec.port}. "
-                f"It now offers {exc.key.get_name()} key {fingerprint(exc.key)}, but "
-                f"{path} records {fingerprint(exc.expected_key)}. Someone could be intercepting "
-                "the connection, or the node was rebuilt; refusing to connect. If the change is "
-                "expected, remove the old line from known_hosts (ssh-keygen -R HOST)."
-            ) from None
         except SSHError:
             client.close()
             raise
         except paramiko.PasswordRequiredException:
             client.close()
             raise SSHError(f"{spec}: the key needs a passphrase; add it to ssh-agent") from None
-        except paramiko.AuthenticationException as exc:
+        except paramiko.SSHException as exc:
             client.close()
+            if not policy.verified:  # no SSH conversation got as far as the host key
+                raise SSHError(f"cannot reach {spec}: {exc or type(exc).__name__}") from None
+            tried = [f"key {k}" for k in keys] or ["no key files"]
+            if opts.allow_agent:
+                tried.append(agent_keys())
             raise SSHError(
-                f"{spec}: authentication failed ({exc}); give a key with --identity or load it into ssh-agent"
+                f"{spec}: authentication failed ({exc or type(exc).__name__}); tried "
+                f"{', '.join(tried)}. Give a key with --identity or load it into ssh-agent"
             ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except (OSError, EOFError) as exc:
             client.close()
             raise SSHError(f"cannot reach {spec}: {exc or type(exc).__name__}") from None
         transport = client.get_transport()
@@ -232,12 +317,11 @@ class SSHSession:
         spec = resolve_host(self.options.target, self.options.ssh_config)
         jumps: list[paramiko.SSHClient] = []
         sock: paramiko.Channel | None = None
+        self._pending_jumps = []
         if self.via is not None:
             return self._open(spec, self.via.direct_tcpip(spec.hostname, spec.port))
         try:
-            hops = [
-                resolve_host(parse_ssh_target(h), self.options.ssh_config) for h in spec.proxy_jump
-            ]
+            hops = [resolve_host(parse_jump(h), self.options.ssh_config) for h in spec.proxy_jump]
             for hop in [*hops, spec]:
                 if jumps:
                     sock = self._channel(jumps[-1], "direct-tcpip", (hop.hostname, hop.port))
@@ -247,7 +331,7 @@ class SSHSession:
             for c in jumps:
                 c.close()
             raise
-        self._jumps = jumps[:-1]
+        self._pending_jumps = jumps[:-1]
         return jumps[-1]
 
     def _channel(
@@ -267,40 +351,75 @@ class SSHSession:
             raise SSHError(f"cannot open {kind} channel{where}: {exc}") from None
 
     def client(self) -> paramiko.SSHClient:
-        """The live connection; reconnects when it dropped and the backoff allows."""
-        with self._lock:
-            if self._client is not None:
-                transport = self._client.get_transport()
-                if transport is not None and transport.is_active():
-                    return self._client
-                self._drop("connection lost")
-            now = time.monotonic()
-            if now < self._next_attempt:
-                raise SSHUnavailable(
-                    f"{self._last_error}; retrying in {self._next_attempt - now:.0f}s"
-                )
-            try:
-                self._client = self._connect()
-            except SSHError as exc:
-                self._failures += 1
-                self._next_attempt = time.monotonic() + min(30.0, 0.5 * 2 ** (self._failures - 1))
-                self._last_error = str(exc)
-                self._set_state("unreachable", str(exc))
-                raise
-            self._failures, self._next_attempt, self._last_error = 0, 0.0, None
-            self._set_state("connected", None)
-            return self._client
+        """The live connection; reconnects when it dropped and the backoff allows.
 
-    def _drop(self, reason: str) -> None:
+        The lock only guards the fields: one caller connects, outside it, while the
+        others wait for that attempt (at most ``options.timeout``) instead of queueing
+        on the lock behind a slow connect.
+        """
+        while True:
+            dropped = mine = False
+            with self._lock:
+                if self._client is not None:
+                    transport = self._client.get_transport()
+                    if transport is not None and transport.is_active():
+                        return self._client
+                    self._drop_locked("connection lost")
+                    dropped = True
+                attempt = self._attempt
+                if attempt is None:
+                    now = time.monotonic()
+                    if now < self._next_attempt:
+                        raise SSHUnavailable(
+                            f"{self._last_error}; retrying in {self._next_attempt - now:.0f}s"
+                        )
+                    attempt = self._attempt = threading.Event()
+                    generation, mine = self._generation, True
+            if dropped:
+                self._set_state("unreachable", "connection lost")
+            if mine:
+                return self._connect_now(attempt, generation)
+            if not attempt.wait(self.options.timeout):
+                raise SSHUnavailable(f"still connecting to {self.options.target}")
+            # The attempt ended: the next round returns its connection or its error.
+
+    def _connect_now(self, attempt: threading.Event, generation: int) -> paramiko.SSHClient:
+        try:
+            client = self._connect()
+        except SSHError as exc:
+            with self._lock:
+                self._failures += 1
+                delay = min(RECONNECT_MAX, 0.5 * 2 ** (self._failures - 1))
+                self._next_attempt = time.monotonic() + delay
+                self._last_error = str(exc)
+                self._attempt = None
+            attempt.set()
+            self._set_state("unreachable", str(exc))
+            raise
+        with self._lock:
+            self._attempt = None
+            if generation != self._generation:  # closed meanwhile: do not keep it
+                client.close()
+                for jump in self._pending_jumps:
+                    jump.close()
+                attempt.set()
+                raise SSHUnavailable(f"the connection to {self.options.target} was closed")
+            self._client, self._jumps = client, self._pending_jumps
+            self._failures, self._next_attempt, self._last_error = 0, 0.0, None
+        attempt.set()
+        self._set_state("connected", None)
+        return client
+
+    def _drop_locked(self, reason: str) -> None:
         for c in [self._client, *self._jumps]:
             if c is not None:
                 c.close()
         self._client, self._jumps = None, []
         self._last_error = reason
-        self._set_state("unreachable", reason)
 
     def close(self) -> None:
         with self._lock:
+            self._generation += 1
             for c in [self._client, *self._jumps]:
                 if c is not None:
                     c.close()
@@ -319,8 +438,11 @@ class SSHSession:
                 if attempt == 2 or (transport is not None and transport.is_active()):
                     raise
                 with self._lock:
-                    if self._client is client:
-                        self._drop("connection lost")
+                    dropped = self._client is client
+                    if dropped:
+                        self._drop_locked("connection lost")
+                if dropped:
+                    self._set_state("unreachable", "connection lost")
         raise AssertionError("unreachable")
 
     def exec_stream(self, command: str) -> paramiko.Channel:
@@ -336,9 +458,18 @@ class SSHSession:
         chan.settimeout(self.options.timeout)
         return chan
 
-    def forward(self, host: str, port: int) -> LocalForward:
-        """A 127.0.0.1 listener whose connections go to ``host:port`` via the remote side."""
-        return LocalForward(self, host, port)
+    def socket_to(self, host: str, port: int) -> socket.socket:
+        """A connected socket to ``host:port``, dialled by the remote side.
+
+        It is one end of an unnamed socket pair whose other end a thread splices to a
+        direct-tcpip channel: no listener, so no other process or user can use it.
+        """
+        chan = self.direct_tcpip(host, port)
+        ours, theirs = socket.socketpair()
+        threading.Thread(
+            target=splice, args=(theirs, chan), name=f"ssh-to-{host}:{port}", daemon=True
+        ).start()
+        return ours
 
     def run(self, command: str, timeout: float = 15.0) -> CommandResult:
         """Run a command and collect its output (capped), or raise SSHTimeout."""
@@ -371,73 +502,30 @@ class SSHSession:
             chan.close()
 
 
-class LocalForward:
-    """Listens on 127.0.0.1:<free port>; each connection gets its own direct-tcpip channel."""
+def splice(local: socket.socket, chan: paramiko.Channel) -> None:
+    """Copy bytes both ways until either side ends; then close both.
 
-    def __init__(self, session: SSHSession, host: str, port: int) -> None:
-        self.session, self.remote = session, (host, port)
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.5)
-        self.port: int = self._server.getsockname()[1]
-        self._closed = threading.Event()
-        self._thread = threading.Thread(
-            target=self._accept_loop, name=f"forward-{port}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            chan = self.session.direct_tcpip(*self.remote)
-        except SSHError as exc:
-            log.warning("forward to %s:%s failed: %s", *self.remote, exc)
-            conn.close()
-            return
-        pump(conn, chan, self._closed)
-
-    def close(self) -> None:
-        self._closed.set()
-        self._server.close()
-        self._thread.join(timeout=2)
-
-
-def pump(conn: socket.socket, chan: paramiko.Channel, stop: threading.Event) -> None:
-    """Copy bytes both ways until both directions reached EOF, honouring half-close."""
-    open_in, open_out = True, True  # conn -> chan, chan -> conn
+    The local end belongs to a protocol client (HTTP, WebSocket) for which closing
+    its socket means it is done, so no half-close is kept open for it.
+    """
+    watched: list[Any] = [local, chan]
     try:
-        while (open_in or open_out) and not stop.is_set():
-            readable, _, _ = select.select(
-                [s for s, o in ((conn, open_in), (chan, open_out)) if o], [], [], 0.5
-            )
-            if conn in readable:
-                data = conn.recv(65536)
-                if data:
-                    chan.sendall(data)
-                else:
-                    open_in = False
-                    chan.shutdown_write()
+        while True:
+            readable, _, _ = select.select(watched, [], [], 5.0)
+            if local in readable:
+                data = local.recv(65536)
+                if not data:
+                    return
+                chan.sendall(data)
             if chan in readable:
                 data = chan.recv(65536)
-                if data:
-                    conn.sendall(data)
-                else:
-                    open_out = False
-                    conn.shutdown(socket.SHUT_WR)
+                if not data:
+                    return
+                local.sendall(data)
+            if chan.closed:
+                return
     except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: the SSH link died
-        log.debug("forward connection ended: %s", exc)
+        log.debug("ssh channel ended: %s", exc)
     finally:
         chan.close()
-        conn.close()
+        local.close()

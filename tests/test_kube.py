@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import http.server
 import json
 import random
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,10 +234,53 @@ def test_no_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
         client.info()
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not a text file (not UTF-8)"),
+        (b"apiVersion: v1\nclusters: [\n  - name: x\n", "is not valid YAML at line"),
+        (b"- a\n- b\n", "holds a YAML list, not a mapping"),
+        (b"clusters: 3\ncontexts: 4\ncurrent-context: x\n", "is not usable"),
+    ],
+)
+def test_a_broken_kubeconfig_is_one_clear_line_without_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes, says: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_bytes(content)
+    for _ in range(2):  # a retry says the same, and logs no traceback either
+        with pytest.raises(ServiceError) as err:
+            next(KubeService(KubeClient(kubeconfig=str(path))).poll())
+        message = str(err.value)
+        assert says in message and str(path) in message and "\n" not in message
+        assert not isinstance(err.value, KubeError) or "unexpected" not in message
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_bug_is_reported_as_one_not_as_an_outage(
+    kube: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = client_for(kube, tmp_path)
+    client.info()
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise TypeError("a bug in the request path")
+
+    client.api().call_api = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        with pytest.raises(KubeError) as err:
+            client.request("GET", "/api/v1/pods")
+        assert "cannot reach" not in str(err.value)
+        assert "unexpected error in GET /api/v1/pods" in str(err.value)
+        assert "TypeError: a bug in the request path" in str(err.value)
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1  # logged once, not on every retry
+
+
 # -- through SSH ----------------------------------------------------------------------
 
 
-def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfig(
+def test_the_api_is_reached_through_ssh_channels_to_the_server_the_nodes_kubeconfig_names(
     kube: Sandbox, tmp_path: Path
 ) -> None:
     node_config = tmp_path / "node-kubeconfig"
@@ -246,18 +291,51 @@ def test_the_api_is_reached_through_the_ssh_forward_named_by_the_nodes_kubeconfi
                                     identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
     try:
         client = KubeClient(ssh=session, timeout=5)
-        local = client.api().configuration.host
-        assert client._forward is not None and local == f"http://127.0.0.1:{client._forward.port}"
-        assert local != kube.server.url  # the client talks to the SSH forward only
-        assert (
-            client.host == kube.server.url
-        )  # messages name the server the node's kubeconfig names
+        assert client.url_base == client.host == kube.server.url  # the node's kubeconfig
+        assert not client.note  # no fallback
+        opened: list[tuple[str, int]] = []
+        real = session.socket_to
+
+        def counting(host: str, port: int) -> socket.socket:
+            opened.append((host, port))
+            return real(host, port)
+
+        session.socket_to = counting  # type: ignore[method-assign]
         snap = next(p.data for p in KubeService(client).poll() if p.final)
         assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 4
+        assert opened and set(opened) == {("127.0.0.1", kube.server.httpd.server_address[1])}
+        # The raw stream for other protocols: an HTTP request by hand over it.
+        sock = client.dial(timeout=5)
+        sock.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+        sock.close()
         sshd.kill()
         client._info = None
-        with pytest.raises(ServiceError):
+        with pytest.raises(
+            ServiceError, match=r"cannot reach the Kubernetes API at .* through SSH"
+        ):
             client.info()
+    finally:
+        session.close()
+        sshd.kill()
+
+
+def test_a_node_without_kubeconfig_falls_back_to_the_stack_server_and_says_so(
+    tmp_path: Path,
+) -> None:
+    sshd = Sshd(tmp_path / "sshd", env={"KUBECONFIG": str(tmp_path / "none")})
+    sshd.start()
+    session = SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port),
+                                    identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
+    try:
+        client = KubeClient(ssh=session, timeout=3)
+        assert client.url_base == "http://pidalio-apiserver:8080"
+        assert f"no usable kubeconfig on root@127.0.0.1:{sshd.port}" in client.note
+        assert "tried `cat" in client.note and "exit status 1" in client.note
+        with pytest.raises(KubeError) as err:
+            client.info()
+        assert "cannot reach the Kubernetes API at http://pidalio-apiserver:8080" in str(err.value)
+        assert client.note in str(err.value)
     finally:
         session.close()
         sshd.kill()
@@ -303,3 +381,65 @@ def test_nodes_are_not_deleted_from_the_console(kube: Sandbox, tmp_path: Path) -
     plan = actions.plan_delete(client, actions.Ref("nodes", "", "127.0.1.1"))
     assert plan.refused and "drain" in plan.refused
     assert key_of(kube.api.store.items("nodes")[0]) == ("", "127.0.1.1")
+
+
+@pytest.fixture
+def quiet_log_server() -> Iterator[tuple[str, threading.Event]]:
+    """An API that serves one log line, then nothing (a quiet pod); the event is set
+    when the client closes the follow connection."""
+    closed = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/api/v1/namespaces/default/pods/quiet/log"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"6\r\nhello\n\r\n")
+                self.wfile.flush()
+                if self.rfile.read(1) == b"":  # blocks until the client hangs up
+                    closed.set()
+                return
+            body = json.dumps({"gitVersion": "v1.31.0"} if self.path == "/version" else {}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", closed
+    server.shutdown()
+    server.server_close()
+
+
+def test_stopping_a_follow_of_a_quiet_pod_frees_the_thread_and_connection(
+    quiet_log_server: tuple[str, threading.Event],
+) -> None:
+    url, closed = quiet_log_server
+    client = KubeClient(server=url, timeout=5)
+    stop = threading.Event()
+    batches: list[list[str]] = []
+
+    def follow() -> None:
+        for lines in actions.follow_logs(
+            client, actions.Ref("pods", "default", "quiet"), "c", stop
+        ):
+            batches.append(lines)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    wait_for(lambda: batches == [["hello"]], what="the first log line")
+    stop.set()
+    thread.join(timeout=10)  # the read timeout is an hour
+    assert not thread.is_alive()
+    assert closed.wait(10), "the follow connection is still open"
+    assert batches == [["hello"]]

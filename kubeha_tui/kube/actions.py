@@ -15,6 +15,8 @@ from .format import age
 
 LOG_TAIL = 500  # lines fetched when a log opens
 LOG_CAP = 10_000  # lines a log view keeps while following
+FOLLOW_READ_TIMEOUT = 3600.0  # a quiet pod may log nothing for long; stop does not wait
+STOP_CHECK = 0.2  # seconds between looks at a follow's stop flag
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,31 @@ def follow_logs(
     client: KubeClient, ref: Ref, container: str, stop: threading.Event, tail: int = LOG_TAIL
 ) -> Iterator[list[str]]:
     """The last ``tail`` lines, then new ones as they come (in the batches the network
-    delivers them), until ``stop`` or the pod ends."""
+    delivers them), until ``stop`` or the pod ends.
+
+    A quiet pod sends nothing for hours, so ``stop`` cannot wait for the next line: a
+    watcher closes the stream within STOP_CHECK of it, which ends the read and frees
+    the connection and this thread.
+    """
     path = object_path(client, ref) + "/log"
-    query = log_query(container, tail, True)
-    for lines in client.stream_batches(path, query, read_timeout=3600):
-        if stop.is_set():
-            return
-        yield [line.decode(errors="replace") for line in lines]
+    stream = client.open_stream(path, log_query(container, tail, True), FOLLOW_READ_TIMEOUT)
+    done = threading.Event()
+
+    def close_on_stop() -> None:
+        while not done.wait(STOP_CHECK):
+            if stop.is_set():
+                stream.close()
+                return
+
+    threading.Thread(target=close_on_stop, name=f"log-stop-{ref.name}", daemon=True).start()
+    try:
+        for lines in stream.batches():
+            if stop.is_set():
+                return
+            yield [line.decode(errors="replace") for line in lines]
+    finally:
+        done.set()
+        stream.close()
 
 
 @dataclass(frozen=True)

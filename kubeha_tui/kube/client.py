@@ -1,5 +1,6 @@
 """The Kubernetes API connection: kubeconfig / in-cluster / --kube-server, optionally
-through the SSH layer's forward, raw JSON requests with timeouts and clear errors, and
+through SSH channels (no local listener, see transport.py), raw JSON requests with
+timeouts and clear errors (an outage says what was tried; a bug says it is one), and
 what the server supports (version, groups, chunking, bookmarks).
 
 Requests go through the ``kubernetes`` package's ApiClient (auth, TLS, proxies from the
@@ -9,21 +10,30 @@ seconds on big lists.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import os
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import urllib3
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from urllib3.exceptions import MaxRetryError
 
 from kubeha_tui.errors import ServiceError
-from kubeha_tui.ssh import LocalForward, SSHSession
+from kubeha_tui.ssh import SSHError, SSHSession
+
+from .transport import SSHDialError, dial_tls, ssh_dial, tcp_dial, use_dial
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +115,116 @@ def describe_http_error(code: int, message: str, host: str) -> str:
     return f"Kubernetes API: {code} {message}".rstrip()
 
 
+_logged: set[tuple[str, str]] = set()
+_logged_lock = threading.Lock()
+
+
+def unexpected(exc: BaseException, where: str) -> KubeError:
+    """A failure that is no outage but a bug: its traceback logged once, its type shown."""
+    key = (type(exc).__name__, str(exc))
+    with _logged_lock:
+        first = key not in _logged
+        _logged.add(key)
+    if first:
+        log.error("unexpected error in %s", where, exc_info=exc)
+    return KubeError(f"unexpected error in {where} (see the log): {type(exc).__name__}: {exc}")
+
+
+_WHO = re.compile(r"^(<[^>]*>|\w+\(host=[^)]*\)): ")
+
+
+def _why(exc: BaseException) -> str:
+    """A network failure in one line, without urllib3's object reprs."""
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    if isinstance(exc, SSHDialError):
+        return f"through SSH: {exc.message}"
+    return f"{type(exc).__name__}: {_WHO.sub('', str(exc)) or type(exc).__name__}"
+
+
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+def kubeconfig_paths(explicit: str | None) -> list[Path]:
+    """The files the kubeconfig loader reads: --kubeconfig, $KUBECONFIG, ~/.kube/config."""
+    spec = explicit or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return [Path(p).expanduser() for p in spec.split(os.pathsep) if p]
+
+
+def check_kubeconfig(path: Path) -> None:
+    """A clear one-line error for a kubeconfig that is not a YAML mapping."""
+    try:
+        text = path.read_bytes().decode()
+    except FileNotFoundError:
+        return  # the loader says which file is missing
+    except UnicodeDecodeError:
+        raise ServiceError(f"kubeconfig {path} is not a text file (not UTF-8)") from None
+    except OSError as exc:
+        raise ServiceError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ServiceError(f"kubeconfig {path} is not valid YAML{where}: {problem}") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise ServiceError(
+            f"kubeconfig {path} holds a YAML {type(doc).__name__}, not a mapping "
+            "(clusters, users, contexts)"
+        )
+
+
+class Stream:
+    """A streamed answer (watch, log follow). ``close()``, from any thread, ends it
+    promptly: the reader sees the end of the stream, not an error."""
+
+    def __init__(self, client: KubeClient, response: Any) -> None:
+        self.client, self._raw = client, response.response
+        self._closed = threading.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        # Wakes a reader blocked on the socket; fails when already released (then
+        # nothing is blocked on it).
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            self._raw.shutdown()
+
+    def batches(self) -> Iterator[list[bytes]]:
+        """The complete lines of each read from the network."""
+        raw, finished = self._raw, False
+        try:
+            pending = b""
+            for chunk in raw.stream(65536, decode_content=False):
+                if self.closed:
+                    return
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                if lines:
+                    yield [line for line in lines if line]
+            if pending and not self.closed:
+                yield [pending]
+            finished = True
+        except NETWORK_ERRORS as exc:  # a dropped stream: the caller reconnects
+            if self.closed:
+                return
+            raise KubeError(f"stream from {self.client.host} broke: {_why(exc)}") from None
+        except Exception as exc:
+            if self.closed:
+                return
+            raise unexpected(exc, f"a stream from {self.client.host}") from None
+        finally:
+            if not finished:  # never hand a half-read connection back to the pool
+                raw.close()
+            raw.release_conn()
+
+
 @dataclass
 class KubeClient:
     kubeconfig: str | None = None
@@ -113,27 +233,55 @@ class KubeClient:
     ssh: SSHSession | None = None
     timeout: float = 10.0
     namespace: str = "default"  # the context's namespace: where a restricted user looks
+    note: str = ""  # how the server was chosen, when that is worth saying (a fallback)
     _api: k8s.ApiClient | None = field(default=None, init=False)
-    _forward: LocalForward | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _info: ServerInfo | None = field(default=None, init=False)
-    _origin: str = field(default="", init=False)  # the server's URL before any SSH forward
 
     # -- connection --------------------------------------------------------------
 
     def _remote_server(self) -> str:
         """The API server the node's own kubeconfig names (resolved on the node)."""
         assert self.ssh is not None
+        result = self.ssh.run(REMOTE_KUBECONFIG, timeout=self.timeout)
+        why = f"exit status {result.exit_status}: {result.stderr.strip()[:200]}"
+        if result.exit_status == 0:
+            try:
+                doc: Any = yaml.safe_load(result.stdout)
+                current = doc.get("current-context")
+                ctx = next(c["context"] for c in doc["contexts"] if c["name"] == current)
+                clusters = doc["clusters"]
+                cluster = next(c["cluster"] for c in clusters if c["name"] == ctx["cluster"])
+                return str(cluster["server"])
+            except (AttributeError, KeyError, StopIteration, TypeError, yaml.YAMLError):
+                why = "no current context with a cluster server in it"
+        self.note = (
+            f"no usable kubeconfig on {self.ssh.options.target} (tried `{REMOTE_KUBECONFIG}`: "
+            f"{why.rstrip(': ')}); using the stack's {STACK_API_SERVER}"
+        )
+        log.warning("%s", self.note)
+        return STACK_API_SERVER
+
+    def _load_kubeconfig(self, cfg: k8s.Configuration) -> None:
+        paths = kubeconfig_paths(self.kubeconfig)
+        for path in paths:
+            check_kubeconfig(path)
+        where = os.pathsep.join(map(str, paths))
         try:
-            result = self.ssh.run(REMOTE_KUBECONFIG, timeout=self.timeout)
-            doc: Any = yaml.safe_load(result.stdout) if result.exit_status == 0 else None
-            current = doc.get("current-context")
-            ctx = next(c["context"] for c in doc["contexts"] if c["name"] == current)
-            cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx["cluster"])
-            return str(cluster["server"])
-        except (AttributeError, KeyError, StopIteration, TypeError, yaml.YAMLError):
-            log.info("no usable kubeconfig on the node; using %s", STACK_API_SERVER)
-            return STACK_API_SERVER
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=where, context=self.context, client_configuration=cfg
+            )
+            contexts, active = k8s_config.list_kube_config_contexts(where)  # type: ignore[no-untyped-call]
+        except (k8s_config.ConfigException, OSError) as exc:
+            raise ServiceError(f"no usable kubeconfig ({where}): {exc}") from None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            # A YAML mapping of the wrong shape: the loader trips over it.
+            raise ServiceError(
+                f"kubeconfig {where} is not usable: {type(exc).__name__}: {exc}"
+            ) from None
+        if self.context:
+            active = next((c for c in contexts if c["name"] == self.context), active)
+        self.namespace = (active or {}).get("context", {}).get("namespace") or "default"
 
     def _configuration(self) -> k8s.Configuration:
         cfg = k8s.Configuration()
@@ -144,49 +292,66 @@ class KubeClient:
         elif os.environ.get("KUBERNETES_SERVICE_HOST") and not self.kubeconfig:
             k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
-            try:
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=self.kubeconfig, context=self.context, client_configuration=cfg
-                )
-                contexts, active = k8s_config.list_kube_config_contexts(self.kubeconfig)  # type: ignore[no-untyped-call]
-                if self.context:
-                    active = next((c for c in contexts if c["name"] == self.context), active)
-                self.namespace = (active or {}).get("context", {}).get("namespace") or "default"
-            except (k8s_config.ConfigException, OSError) as exc:
-                where = self.kubeconfig or "~/.kube/config"
-                raise ServiceError(f"no usable kubeconfig ({where}): {exc}") from None
-        self._origin = str(cfg.host)
-        if self.ssh:
-            url = urlsplit(cfg.host)
-            default_port = 443 if url.scheme == "https" else 80
-            self._forward = self.ssh.forward(url.hostname or "localhost", url.port or default_port)
-            if url.scheme == "https":
-                cfg.tls_server_name = url.hostname
-            cfg.host = f"{url.scheme}://127.0.0.1:{self._forward.port}"
+            self._load_kubeconfig(cfg)
         cfg.retries = 0
         return cfg
 
     def api(self) -> k8s.ApiClient:
         with self._lock:
             if self._api is None:
-                self._api = k8s.ApiClient(self._configuration())
+                api = k8s.ApiClient(self._configuration())
+                if self.ssh:
+                    use_dial(api, ssh_dial(self.ssh))
+                self._api = api
             return self._api
 
     @property
+    def url_base(self) -> str:
+        """The server's URL: requests go to ``url_base + path`` (over SSH with --ssh)."""
+        return str(self.api().configuration.host).rstrip("/")
+
+    @property
     def host(self) -> str:
-        """What the user knows the server as (not the local SSH forward)."""
-        if self.server:
-            return self.server
-        self.api()
-        return self._origin
+        """What the user knows the server as."""
+        return self.server or self.url_base
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request carries: authentication (a refreshed token) and
+        User-Agent."""
+        api = self.api()
+        headers = dict(api.default_headers)
+        api.update_params_for_auth(headers, [], ["BearerToken"], "", "GET", None)
+        return {str(k): str(v) for k, v in headers.items()}
+
+    def dial(self, timeout: float) -> socket.socket:
+        """A connected byte stream to the API server, for protocols urllib3 does not
+        speak (WebSocket exec): TLS-wrapped and verified when the server is https,
+        through the SSH connection with --ssh (no listener), direct otherwise."""
+        cfg = self.api().configuration
+        url = urlsplit(self.url_base)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        dial = ssh_dial(self.ssh) if self.ssh else tcp_dial
+        try:
+            return dial_tls(
+                dial, cfg, scheme=url.scheme, host=url.hostname or "localhost", port=port,
+                timeout=timeout,
+            )  # fmt: skip
+        except SSHError as exc:
+            raise KubeError(self._unreachable(f"through SSH: {exc}")) from None
+        except OSError as exc:
+            raise KubeError(self._unreachable(_why(exc))) from None
+
+    def _unreachable(self, why: str) -> str:
+        text = f"cannot reach the Kubernetes API at {self.host} {why}"
+        if not why.startswith("through"):
+            text = f"cannot reach the Kubernetes API at {self.host}: {why}"
+        return f"{text} ({self.note})" if self.note else text
 
     def close(self) -> None:
         with self._lock:
-            if self._forward is not None:
-                self._forward.close()
             if self._api is not None:
                 self._api.close()  # type: ignore[no-untyped-call]
-            self._api, self._forward, self._info = None, None, None
+            self._api, self._info = None, None
 
     # -- requests --------------------------------------------------------------------
 
@@ -209,18 +374,18 @@ class KubeClient:
             for k, v in (query or {}).items()
             if v is not None
         ]
-        method, url, headers, body, _ = api.param_serialize(
-            method=method, resource_path=path, query_params=params, header_params=headers,
-            body=body, auth_settings=["BearerToken"],
-        )  # fmt: skip
         try:
+            method, url, headers, body, _ = api.param_serialize(
+                method=method, resource_path=path, query_params=params, header_params=headers,
+                body=body, auth_settings=["BearerToken"],
+            )  # fmt: skip
             return api.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
-        except Exception as exc:  # urllib3 raises many kinds; all mean "unreachable"
-            raise KubeError(
-                f"cannot reach the Kubernetes API at {self.host}: {type(exc).__name__}: {exc}"
-            ) from None
+        except NETWORK_ERRORS as exc:
+            raise KubeError(self._unreachable(_why(exc))) from None
+        except Exception as exc:
+            raise unexpected(exc, f"{method} {path}") from None
 
     def request(
         self,
@@ -234,7 +399,10 @@ class KubeClient:
         response = self._send(
             method, path, query, body=body, content_type=content_type, timeout=self.timeout
         )
-        data = response.read()
+        try:
+            data = response.read()
+        except NETWORK_ERRORS as exc:
+            raise KubeError(self._unreachable(_why(exc))) from None
         if not 200 <= response.status < 300:
             message, reason = _status_message(response.status, data)
             raise KubeError(
@@ -242,7 +410,22 @@ class KubeClient:
             )
         if "json" not in (response.getheader("Content-Type") or "application/json"):
             return data.decode(errors="replace")
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise KubeError(
+                f"{method} {path}: the Kubernetes API at {self.host} answered with invalid JSON"
+            ) from None
+
+    def open_stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Stream:
+        """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it."""
+        response = self._send("GET", path, query, timeout=(self.timeout, read_timeout))
+        if not 200 <= response.status < 300:
+            message, reason = _status_message(response.status, response.read())
+            raise KubeError(
+                describe_http_error(response.status, message, self.host), response.status, reason
+            )
+        return Stream(self, response)
 
     def stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Iterator[bytes]:
         """A streamed answer (watch, log follow), line by line."""
@@ -253,30 +436,7 @@ class KubeClient:
         self, path: str, query: dict[str, Any], read_timeout: float
     ) -> Iterator[list[bytes]]:
         """A streamed answer as the complete lines of each read from the network."""
-        response = self._send("GET", path, query, timeout=(self.timeout, read_timeout))
-        if not 200 <= response.status < 300:
-            message, reason = _status_message(response.status, response.read())
-            raise KubeError(
-                describe_http_error(response.status, message, self.host), response.status, reason
-            )
-        raw = response.response
-        finished = False
-        try:
-            pending = b""
-            for chunk in raw.stream(65536, decode_content=False):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                if lines:
-                    yield [line for line in lines if line]
-            if pending:
-                yield [pending]
-            finished = True
-        except Exception as exc:  # a dropped stream: the caller reconnects
-            raise KubeError(f"stream from {self.host} broke: {type(exc).__name__}: {exc}") from None
-        finally:
-            if not finished:  # never hand a half-read connection back to the pool
-                raw.close()
-            raw.release_conn()
+        yield from self.open_stream(path, query, read_timeout).batches()
 
     # -- what the server supports ---------------------------------------------------
 
