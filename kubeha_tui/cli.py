@@ -52,9 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_sandbox_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{PROG} sandbox", description="Local sandbox cluster.")
-    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("action", choices=("up", "down", "break", "heal"))
+    parser.add_argument(
+        "scenario", nargs="?", help="for break: lost-node, locked-volume, apiserver-down, "
+        "etcd-down or unit-failed"
+    )  # fmt: skip
     parser.add_argument("--dir", required=True, type=Path, help="directory holding the cluster")
     return parser
+
+
+def scenario_main(args: argparse.Namespace) -> int:
+    """``sandbox break SCENARIO`` / ``sandbox heal``: stage a case for the Doctor, undo it."""
+    from kubeha_tui.sandbox import scenarios  # noqa: PLC0415 - not on the product path
+
+    try:
+        if args.action == "heal":
+            lines = scenarios.heal(args.dir)
+        elif not args.scenario:
+            lines = [f"{PROG} sandbox break: name a scenario: {', '.join(scenarios.SCENARIOS)}"]
+            print(lines[0], file=sys.stderr)
+            return 2
+        else:
+            lines = [scenarios.break_scenario(args.dir, args.scenario)]
+    except (scenarios.ScenarioError, OSError, RuntimeError) as exc:
+        print(f"{PROG} sandbox {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -72,6 +96,8 @@ def sandbox_main(argv: Sequence[str]) -> int:
     from kubeha_tui.sandbox import launcher  # noqa: PLC0415 - not on the product path
 
     args = build_sandbox_parser().parse_args(argv)
+    if args.action in ("break", "heal"):
+        return scenario_main(args)
     try:
         if args.action == "up":
             state = launcher.up(args.dir, attached=False)

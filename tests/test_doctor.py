@@ -70,7 +70,7 @@ def kube(pods: list[Pod] | None = None, nodes: list[Node] | None = None,
         {f"{p.namespace}/{p.name}": p for p in pods},
         {f"{s.namespace}/{s.name}": s for s in services or []},
         {f"{d.namespace}/{d.name}": d for d in deployments or []},
-        {n.name: n for n in nodes}, ("ceph", "default", "kube-system"), True,
+        {f"/{n.name}": n for n in nodes}, ("ceph", "default", "kube-system"), True,
     )  # fmt: skip
 
 

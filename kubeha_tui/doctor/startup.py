@@ -191,7 +191,26 @@ def _nodes(obs: Observation) -> Iterator[Finding]:
                     "kube.node-missing", CHAIN["nodes"],
                 )  # fmt: skip
     machine_ips = {m.primary_ip for m in obs.fleet.machines.values()} if obs.fleet else set()
+    # A machine that left with its unit states still listed is reported from those (above).
+    departed = obs.fleet is not None and any(
+        s.machine_id not in obs.fleet.machines for s in obs.fleet.states
+    )
     for node in sorted(nodes.values(), key=lambda n: n.name):
+        if (
+            obs.fleet is not None
+            and obs.fleet.machines
+            and not departed
+            and node.ip not in machine_ips
+        ):
+            yield Finding(
+                "error", "fleet", f"machine {node.ip}", f"machine {node.ip} is gone from fleet",
+                (f"kubernetes: node {node.name} {node.status} {node.ip}",
+                 f"fleet: machines {', '.join(sorted(machine_ips))}"),
+                "Kubernetes still has its node, but its fleet agent stopped heartbeating: the machine is down or cut off",
+                NextStep("bring the machine back, or scale it down and remove what it hosted (its Ceph OSDs)",
+                         command="fleetctl list-machines"),
+                "fleet.machine-gone", CHAIN["machines"],
+            )  # fmt: skip
         if node.status.startswith("Ready"):
             continue
         in_fleet = (

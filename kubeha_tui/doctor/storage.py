@@ -105,7 +105,7 @@ class HostPlace:
 def place_of(host: str, obs: Observation) -> HostPlace:
     """The stack names an OSD's host bucket after its OSD pod; else after the node."""
     pods = obs.kube.pods.values() if obs.kube else ()
-    nodes = obs.kube.nodes if obs.kube else {}
+    nodes = {n.name: n for n in obs.kube.nodes.values()} if obs.kube else {}
     pod = next((p for p in pods if p.name == host and p.namespace == "ceph"), None)
     pod = pod or next((p for p in pods if p.name == host), None)
     node_name = pod.node if pod is not None and pod.node != "<none>" else ""

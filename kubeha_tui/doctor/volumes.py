@@ -66,20 +66,17 @@ def locker_node(lk: Locker, obs: Observation) -> str:
 
 def node_state(node: str, obs: Observation) -> tuple[bool | None, list[str]]:
     """Whether the node is alive (Ready in Kubernetes and present in fleet), with evidence."""
-    lines, alive = [], None
+    lines, alive, ip = [], None, node
     if obs.kube is not None:
-        n = obs.kube.nodes.get(node) or next(
-            (x for x in obs.kube.nodes.values() if x.ip == node), None
-        )
-        ready = n is not None and n.status.startswith("Ready")
+        n = next((x for x in obs.kube.nodes.values() if node in (x.name, x.ip)), None)
+        ip = n.ip if n is not None else node
         lines.append(
             f"kubernetes: node {node} {n.status}"
             if n
             else f"kubernetes: node {node} does not exist"
         )
-        alive = ready
+        alive = n is not None and n.status.startswith("Ready")
     if obs.fleet is not None:
-        ip = obs.kube.nodes[node].ip if obs.kube and node in obs.kube.nodes else node
         present = any(m.primary_ip in (ip, node) for m in obs.fleet.machines.values())
         lines.append(f"fleet: machine {ip} {'present' if present else 'gone from fleet'}")
         alive = present if alive is None else alive and present
