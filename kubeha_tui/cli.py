@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Terminal console for the Kubernetes-HA stack: fleet, Kubernetes and Ceph.",
-        epilog=f"Subcommand: {PROG} sandbox up|down --dir DIR (a local cluster for trying it out).",
+        epilog=(
+            f"Subcommands: {PROG} doctor [FLAGS] [--json] (diagnose, no TUI); {PROG} sandbox "
+            "up|down|break|heal --dir DIR (a local cluster for trying it out)."
+        ),
     )
     for opt in OPTIONS:
         flag = "--" + opt.key.replace("_", "-")
@@ -53,9 +56,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_sandbox_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{PROG} sandbox", description="Local sandbox cluster.")
-    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("action", choices=("up", "down", "break", "heal"))
+    parser.add_argument(
+        "scenario", nargs="?", help="for break: lost-node, locked-volume, apiserver-down, "
+        "etcd-down or unit-failed"
+    )  # fmt: skip
     parser.add_argument("--dir", required=True, type=Path, help="directory holding the cluster")
     return parser
+
+
+def scenario_main(args: argparse.Namespace) -> int:
+    """``sandbox break SCENARIO`` / ``sandbox heal``: stage a case for the Doctor, undo it."""
+    from kubeha_tui.sandbox import scenarios  # noqa: PLC0415 - not on the product path
+
+    try:
+        if args.action == "heal":
+            lines = scenarios.heal(args.dir)
+        elif not args.scenario:
+            lines = [f"{PROG} sandbox break: name a scenario: {', '.join(scenarios.SCENARIOS)}"]
+            print(lines[0], file=sys.stderr)
+            return 2
+        else:
+            lines = [scenarios.break_scenario(args.dir, args.scenario)]
+    except (scenarios.ScenarioError, OSError, RuntimeError) as exc:
+        print(f"{PROG} sandbox {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 def with_env(settings: Settings, env: Mapping[str, str]) -> Settings:
@@ -73,6 +100,8 @@ def sandbox_main(argv: Sequence[str]) -> int:
     from kubeha_tui.sandbox import launcher  # noqa: PLC0415 - not on the product path
 
     args = build_sandbox_parser().parse_args(argv)
+    if args.action in ("break", "heal"):
+        return scenario_main(args)
     try:
         if args.action == "up":
             state = launcher.up(args.dir, attached=False)
@@ -164,10 +193,38 @@ def run_with_sandbox(settings: Settings, sandbox_dir: Path | None) -> int:
             cleanup()
 
 
+def doctor_main(argv: Sequence[str]) -> int:
+    """``kubeha-tui doctor``: the findings without the TUI; exit 0 healthy, 1 findings,
+    2 could not look."""
+    from kubeha_tui.doctor.cli import run_doctor  # noqa: PLC0415
+
+    parser = build_parser()
+    parser.prog = f"{PROG} doctor"
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument(
+        "--timeout", type=float, default=20.0, metavar="S", help="seconds to wait for each layer"
+    )
+    args = parser.parse_args(argv)
+    if args.sandbox:
+        parser.error('run it on a running sandbox: eval "$(kubeha-tui sandbox up --dir DIR)" first')
+    flags = {o.key: getattr(args, o.key) for o in OPTIONS}
+    try:
+        settings = resolve(flags, os.environ, args.profile)
+    except ConfigError as exc:
+        print(f"{PROG} doctor: error: {exc}", file=sys.stderr)
+        return 2
+    from kubeha_tui.logs import setup_logging  # noqa: PLC0415
+
+    setup_logging()
+    return run_doctor(settings, as_json=args.json, timeout=args.timeout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         return sandbox_main(argv[1:])
+    if argv[:1] == ["doctor"]:
+        return doctor_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     flags = {o.key: getattr(args, o.key) for o in OPTIONS}

@@ -358,6 +358,47 @@ class FleetServer:
         self.socket_path.unlink(missing_ok=True)
 
 
+def apply_faults(registry: FleetRegistry, doc: dict[str, Any], applied: dict[str, Any]) -> None:
+    """Stage what ``kubeha-tui sandbox break`` asks for, and undo what it no longer asks:
+    ``etcd_down`` (every call answers 503), ``gone`` machine ids (they stopped
+    heartbeating long enough ago that their TTL passed), ``failed`` [unit, machine id]
+    pairs (systemd reports them failed; an empty machine id means wherever it runs)."""
+    with registry.lock:
+        registry.etcd_down = bool(doc.get("etcd_down"))
+        gone = {str(m) for m in doc.get("gone") or [] if str(m) in registry.machines}
+        for mid in set(applied.get("gone", ())) - gone:
+            registry.start_machine(mid)
+        for mid in gone:
+            registry.stop_machine(mid)
+            registry.machines[mid].last_beat = registry.clock() - registry.machine_ttl - 1
+        failed = {(str(u), str(m)) for u, m in doc.get("failed") or []}
+        for name, mid in set(applied.get("failed", ())) - failed:
+            registry.failed = {f for f in registry.failed if f[0] != name or (mid and f[1] != mid)}
+        for name, mid in failed:
+            registry.fail_unit(name, mid)
+        applied.update(gone=gone, failed=failed)
+
+
+def watch_faults(registry: FleetRegistry, path: Path, stop: threading.Event) -> None:
+    """Apply ``path`` (JSON, see apply_faults) whenever it changes; no file, no faults."""
+    seen: object = None
+    applied: dict[str, Any] = {}
+    while not stop.wait(0.1):
+        try:
+            stat = path.stat()
+            mark: object = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            mark = None
+        if mark == seen:
+            continue
+        seen = mark
+        try:
+            doc = json.loads(path.read_text()) if mark is not None else {}
+        except (OSError, ValueError):
+            continue  # being written: read it on the next round
+        apply_faults(registry, doc, applied)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Sandbox fleet API server")
     parser.add_argument("--socket", required=True, type=Path)
@@ -380,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
         tcp = (host, int(port))
     server = FleetServer(registry, args.socket, tcp)
     done = threading.Event()
+    faults = args.socket.with_name("fleet-faults.json")
+    threading.Thread(target=watch_faults, args=(registry, faults, done), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     print(f"FLEETCTL_ENDPOINT={server.endpoint}", flush=True)

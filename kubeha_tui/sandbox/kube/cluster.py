@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import KubeAPI
-from .controller import Controller, ImageCheck
+from .controller import Controller, ImageCheck, LockCheck
 from .resources import POSES
 from .server import APIServer, Router, User
 from .store import Obj, Store, key_of
@@ -179,6 +179,58 @@ def ceph_checker(conf: Path, client_id: str = "admin") -> ImageCheck:
     return exists
 
 
+def ceph_lockers(conf: Path, client_id: str = "admin") -> LockCheck:
+    """The lock cookies held on an RBD image in the sandbox Ceph (() when it cannot tell)."""
+    state: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def lockers(pool: str, image: str) -> tuple[str, ...]:
+        import rados  # noqa: PLC0415 - Debian's bindings, optional for the rest
+        import rbd  # noqa: PLC0415
+
+        with lock:
+            try:
+                if "cluster" not in state:
+                    cluster = rados.Rados(conffile=str(conf), rados_id=client_id)
+                    cluster.conf_set("rados_mon_op_timeout", "5")
+                    cluster.conf_set("rados_osd_op_timeout", "5")
+                    cluster.connect(timeout=5)
+                    state["cluster"] = cluster
+                with (
+                    state["cluster"].open_ioctx(pool) as ioctx,
+                    rbd.Image(ioctx, image, read_only=True) as img,
+                ):
+                    return tuple(
+                        str(cookie)
+                        for _client, cookie, _addr in img.list_lockers().get("lockers", [])
+                    )
+            except (rados.Error, rbd.Error) as exc:
+                if not isinstance(exc, (rados.ObjectNotFound, rbd.ImageNotFound)):
+                    state.pop("cluster", None)
+                return ()
+
+    return lockers
+
+
+def watch_faults(sandbox: Sandbox, path: Path, stop: threading.Event) -> None:
+    """``{"apiserver_down": true}`` in ``path`` (staged by ``kubeha-tui sandbox break``)
+    closes the API's port, as a dead kube-apiserver container does; without it the API
+    serves again on the same port."""
+    port = sandbox.server.httpd.server_address[1]
+    down = False
+    while not stop.wait(0.1):
+        try:
+            want = bool(json.loads(path.read_text()).get("apiserver_down"))
+        except (OSError, ValueError):
+            want = False
+        if want and not down:
+            sandbox.server.close()
+            down = True
+        elif down and not want:
+            sandbox.server = APIServer(Router(sandbox.api, sandbox.server.router.users), port=port)
+            down = False
+
+
 def kubeconfig(url: str, token: str | None = None) -> Obj:
     return {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
@@ -205,6 +257,7 @@ def start(
     api = KubeAPI(POSES[pose], Store(history), node_ports=node_ports)
     checker = ceph_checker(ceph_conf) if ceph_conf else None
     controller = Controller(api, checker, start_delay, tick)
+    controller.image_lockers = ceph_lockers(ceph_conf) if ceph_conf else controller.image_lockers
     if seed:
         seed_stack(api, ceph_conf, keyring)
     controller.start()
@@ -237,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     partial.write_text(json.dumps(kubeconfig(sandbox.server.url), indent=2) + "\n")
     partial.replace(args.kubeconfig)  # appears whole: the launcher waits for it
     print(f"KUBECONFIG={args.kubeconfig}", flush=True)
+    faults = args.kubeconfig.with_name("kube-faults.json")
+    threading.Thread(target=watch_faults, args=(sandbox, faults, stop), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()

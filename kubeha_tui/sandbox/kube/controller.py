@@ -24,6 +24,8 @@ from .store import ApiError, Obj, key_of, now
 log = logging.getLogger(__name__)
 
 ImageCheck = Callable[[str, str], bool | None]  # (pool, image) -> exists (None: cannot tell)
+LockCheck = Callable[[str, str], tuple[str, ...]]  # (pool, image) -> the lock cookies held on it
+KUBELET_COOKIE = "kubelet_lock_magic_"
 CSI_RBD = "rbd.csi.ceph.com"
 
 
@@ -32,6 +34,8 @@ def template_hash(template: Obj) -> str:
 
 
 class Controller:
+    image_lockers: LockCheck = staticmethod(lambda pool, image: ())  # set from the sandbox Ceph
+
     def __init__(
         self,
         api: KubeAPI,
@@ -318,7 +322,7 @@ class Controller:
             self._scheduled_at[uid] = time.monotonic()
             self.event(pod, "Pod", "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node['metadata']['name']}")  # fmt: skip
             return
-        blocked = self.mount_problem(pod)
+        blocked = self.mount_problem(pod) or self.lock_problem(pod)
         if blocked:
             self.event(pod, "Pod", "FailedMount", blocked, warning=True)
             return
@@ -387,6 +391,47 @@ class Controller:
             pool, image = rbd.get("pool", "rbd"), rbd.get("image", "")
             if self.image_exists(pool, image) is False:
                 return f'MountVolume.WaitForAttach failed for volume "{name}" : rbd image {pool}/{image} does not exist'
+        return ""  # fmt: skip
+
+    def lock_problem(self, pod: Obj) -> str:
+        """An RBD image locked by another node's kubelet cannot be mounted here: in-tree
+        rbd says "locked by other nodes", ceph-csi "is still being used"."""
+        ns, here = pod["metadata"]["namespace"], pod["spec"].get("nodeName", "")
+        for vol in pod["spec"].get("volumes") or []:
+            name, image, csi = vol.get("name"), None, False
+            if vol.get("rbd"):
+                image = (vol["rbd"].get("pool", "rbd"), vol["rbd"].get("image", ""))
+            elif vol.get("persistentVolumeClaim"):
+                claim = (
+                    self.store.get(
+                        "persistentvolumeclaims",
+                        (ns, vol["persistentVolumeClaim"].get("claimName", "")),
+                    )
+                    or {}
+                )
+                pv = (
+                    self.store.get(
+                        "persistentvolumes", ("", claim.get("spec", {}).get("volumeName", ""))
+                    )
+                    or {}
+                )
+                spec = (pv.get("spec") or {}).get("csi") or {}
+                if spec.get("driver") == CSI_RBD:
+                    attrs = spec.get("volumeAttributes") or {}
+                    image, csi = (
+                        (
+                            attrs.get("pool", "rbd"),
+                            attrs.get("imageName") or spec.get("volumeHandle", ""),
+                        ),
+                        True,
+                    )
+            if not image:
+                continue
+            others = [c for c in self.image_lockers(*image) if c != KUBELET_COOKIE + here]
+            if others and csi:
+                return f'MountVolume.MountDevice failed for volume "{name}" : rpc error: code = Internal desc = rbd image {image[0]}/{image[1]} is still being used'
+            if others:
+                return f'MountVolume.SetUp failed for volume "{name}" : rbd: image {image[1]} is locked by other nodes'
         return ""  # fmt: skip
 
     def csi_problem(self, ns: str, volume: str, claim_name: str) -> str:

@@ -1,0 +1,1 @@
+"""The Doctor: findings across fleet, Kubernetes and Ceph, from their snapshots."""
