@@ -29,7 +29,12 @@ class Services:
         """Connect Ceph with the cluster's ceph-conf-combined secret (a blocking call)."""
         combined = fetch_combined(self.kube.client)
         self.secrets.append(combined)
-        self.ceph.ceph.switch(str(combined.conf), str(combined.keyring))
+        backend = self.ceph.ceph
+        if isinstance(backend, CephService):
+            backend.switch(str(combined.conf), str(combined.keyring))
+        else:  # through a pod until now: librados with the secret from here on
+            self.ceph.ceph = CephService(str(combined.conf), keyring=str(combined.keyring))
+            backend.close()
         return f"Ceph now uses the secret {NAMESPACE}/{NAME} (copied to {combined.directory})"
 
     def remove_secrets(self) -> None:

@@ -91,6 +91,7 @@ def test_a_missing_secret_is_a_clear_error_and_writes_nothing(runtime: Path) -> 
         ):
             services.ceph_from_secret()
         assert list(runtime.iterdir()) == []
+        assert isinstance(services.ceph.ceph, CephService)
         assert services.ceph.ceph.conf == "/nonexistent"
         services.close()
 

@@ -1,17 +1,20 @@
-"""The Ceph connection through Debian's librados binding (imported lazily): mon and
-mgr commands with timeouts, reconnects, and what this cluster's release supports."""
+"""The librados backend: one connection through Debian's librados binding (imported
+lazily), mon and mgr commands with timeouts, reconnects, what this cluster's release
+supports, and the RBD calls of the seam (backend.CephBackend) through librbd.py."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kubeha_tui.ceph import librbd
+from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
 
 # librados writes to the terminal's stderr, which is under the TUI: never let it, and
@@ -28,30 +31,6 @@ def import_binding(name: str) -> ModuleType:
             f"the {name} Python binding is missing: install python3-{name} (make install)"
         ) from None
     return module
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What this cluster and these bindings support, asked rather than assumed."""
-
-    mon_commands: frozenset[str]
-    mgr_commands: frozenset[str]
-    watchers_list: bool  # Mimic+
-    lock_owners: bool  # Kraken+: lock_get_owners / lock_break
-
-    @property
-    def blocklist(self) -> str:
-        """``blocklist`` since Pacific, ``blacklist`` before."""
-        return "blocklist" if "osd blocklist" in self.mon_commands else "blacklist"
-
-    @property
-    def purge(self) -> str | None:
-        """Where ``osd purge`` lives: ``mgr`` (Nautilus+), ``mon`` (Luminous), or None (Jewel)."""
-        if "osd purge" in self.mgr_commands:
-            return "mgr"
-        if "osd purge" in self.mon_commands:
-            return "mon"
-        return None
 
 
 def _prefixes(descriptions: Any) -> frozenset[str]:
@@ -77,6 +56,10 @@ class CephService:
     _lock: threading.Condition = field(default_factory=threading.Condition, init=False)
     _users: int = field(default=0, init=False)  # calls under way on the connection
     closing: bool = field(default=False, init=False)
+
+    @property
+    def via(self) -> str:
+        return "librados"
 
     def _connect(self) -> Any:
         rados = import_binding("rados")
@@ -207,3 +190,22 @@ class CephService:
                 raise ServiceError(f"cannot open pool {pool!r}: {exc}") from None
             with ioctx:
                 yield ioctx
+
+    # -- the RBD calls of the seam ------------------------------------------------
+
+    def list_images(self, pool: str) -> list[Image]:
+        return librbd.list_names(self, pool)
+
+    def read_details(
+        self, images: Sequence[Image], first: Iterable[str] = ()
+    ) -> Iterator[list[Image]]:
+        return librbd.iter_details(self, images, first)
+
+    def create_image(self, request: CreateRequest) -> None:
+        librbd.create(self, request)
+
+    def remove_image(self, pool: str, name: str) -> None:
+        librbd.remove(self, pool, name)
+
+    def break_lock(self, pool: str, name: str, locker: Locker) -> None:
+        librbd.break_lock(self, pool, name, locker)

@@ -15,8 +15,10 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from kubeha_tui.ceph.models import Image, Locker, feature_names, plain_addr
 
 NOSNAP = 0xFFFFFFFFFFFFFFFE  # CEPH_NOSNAP: the image head
 RBD_LOCK = "rbd_lock"  # the advisory lock's name (rbd lock add, kubelet)
@@ -163,3 +165,15 @@ def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break  # the missing answers read as timed out
     return {i: _header(a) for i, a in answers.items()}
+
+
+def apply(image: Image, header: Header) -> Image:
+    """The image with what its header says (lockers not yet known alive or stale)."""
+    if header.error:
+        return replace(image, error=header.error)
+    lockers = tuple(
+        Locker(c, cookie, plain_addr(a), False, header.tag) for c, cookie, a in header.lockers
+    )
+    return replace(
+        image, size=header.size, features=feature_names(header.features), lockers=lockers
+    )

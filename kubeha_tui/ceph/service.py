@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.images import Image, iter_details, iter_pools, list_names
 from kubeha_tui.ceph.osds import PGSummary, Tree, health, osd_tree, pg_summary
 from kubeha_tui.polling import Poll
@@ -25,7 +25,7 @@ class CephSnapshot:
 
 @dataclass
 class CephStatusService:
-    ceph: CephService
+    ceph: CephBackend
     pool: str = ""  # chosen on screen; the first rbd pool by default
     visible: tuple[str, ...] = ()  # image names on screen: their details load first
 
