@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubeha_tui.ceph import CephService, CephStatusService
+from kubeha_tui.ceph.choice import AutoCeph, build_ceph
 from kubeha_tui.ceph.secret import NAME, NAMESPACE, CombinedConf, fetch_combined
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.service import FleetService
@@ -30,8 +31,10 @@ class Services:
         combined = fetch_combined(self.kube.client)
         self.secrets.append(combined)
         backend = self.ceph.ceph
-        if isinstance(backend, CephService):
-            backend.switch(str(combined.conf), str(combined.keyring))
+        rados = backend.rados if isinstance(backend, AutoCeph) else backend
+        if isinstance(rados, CephService):
+            rados.switch(str(combined.conf), str(combined.keyring))
+            backend.forget()  # auto chooses again, librados first
         else:  # through a pod until now: librados with the secret from here on
             self.ceph.ceph = CephService(str(combined.conf), keyring=str(combined.keyring))
             backend.close()
@@ -64,11 +67,19 @@ def build_services(settings: Settings, on_ssh_state: StateCallback | None = None
         ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
     # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22).
     machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost", "core"))
+    kube = KubeService(KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh))
     return Services(
         ssh=ssh,
         fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
-        kube=KubeService(
-            KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh)
+        kube=kube,
+        ceph=CephStatusService(
+            build_ceph(
+                settings.ceph_via,
+                settings.ceph_conf,
+                settings.ceph_id,
+                kube.client,
+                pod=settings.ceph_pod,
+                remote=bool(ssh),
+            )
         ),
-        ceph=CephStatusService(CephService(settings.ceph_conf, settings.ceph_id)),
     )

@@ -6,10 +6,12 @@ live above it, in images.py and osds.py, once for both."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
+from kubeha_tui.errors import ServiceError
 
 
 class CephBackend(Protocol):
@@ -53,3 +55,25 @@ class CephBackend(Protocol):
     def forget(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def answer(prefix: str, ret: int, out: bytes, errs: str, *, check: bool) -> tuple[int, Any, str]:
+    """A mon/mgr command's raw answer as ``(ret, parsed JSON or text, status text)``."""
+    if check and ret:
+        raise ServiceError(f"Ceph {prefix!r} failed ({ret}): {errs.strip() or 'no message'}")
+    try:
+        # `osd blocklist ls` answers two JSON documents back to back; the first is the list.
+        parsed = json.JSONDecoder().raw_decode(out.decode().strip())[0] if out.strip() else None
+    except ValueError:
+        parsed = out.decode(errors="replace")
+    return ret, parsed, errs
+
+
+def prefixes(descriptions: Any) -> frozenset[str]:
+    """Command prefixes from ``get_command_descriptions`` (sig: literal words first)."""
+    out = set()
+    for cmd in (descriptions or {}).values() if isinstance(descriptions, dict) else ():
+        words = [w for w in cmd.get("sig", []) if isinstance(w, str)]
+        if words:
+            out.add(" ".join(words))
+    return frozenset(out)

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from kubeha_tui.ceph import librbd
+from kubeha_tui.ceph.backend import answer, prefixes
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
 
@@ -31,16 +32,6 @@ def import_binding(name: str) -> ModuleType:
             f"the {name} Python binding is missing: install python3-{name} (make install)"
         ) from None
     return module
-
-
-def _prefixes(descriptions: Any) -> frozenset[str]:
-    """Command prefixes from ``get_command_descriptions`` (sig: literal words first)."""
-    out = set()
-    for cmd in (descriptions or {}).values():
-        words = [w for w in cmd.get("sig", []) if isinstance(w, str)]
-        if words:
-            out.add(" ".join(words))
-    return frozenset(out)
 
 
 @dataclass
@@ -146,17 +137,7 @@ class CephService:
     ) -> tuple[int, Any, str]:
         """A mon (or mgr) command with JSON output: ``(ret, parsed, status text)``."""
         ret, out, errs = self._call("mgr" if mgr else "mon", {**cmd, "format": "json"})
-        if check and ret:
-            raise ServiceError(
-                f"Ceph {cmd['prefix']!r} failed ({ret}): {errs.strip() or 'no message'}"
-            )
-        try:
-            decoder = json.JSONDecoder()
-            # `osd blocklist ls` answers two JSON documents back to back; the first is the list.
-            parsed = decoder.raw_decode(out.decode().strip())[0] if out.strip() else None
-        except ValueError:
-            parsed = out.decode(errors="replace")
-        return ret, parsed, errs
+        return answer(cmd["prefix"], ret, out, errs, check=check)
 
     def json(self, cmd: dict[str, Any], *, mgr: bool = False) -> Any:
         return self.command(cmd, mgr=mgr)[1]
@@ -164,13 +145,13 @@ class CephService:
     def capabilities(self) -> Capabilities:
         if self._caps is None:
             rbd = import_binding("rbd")
-            mon = _prefixes(self.command({"prefix": "get_command_descriptions"}, check=False)[1])
+            mon = prefixes(self.command({"prefix": "get_command_descriptions"}, check=False)[1])
             ret, mgr_desc, _ = self.command(
                 {"prefix": "get_command_descriptions"}, mgr=True, check=False
             )
             self._caps = Capabilities(
                 mon_commands=mon,
-                mgr_commands=_prefixes(mgr_desc) if ret == 0 else frozenset(),
+                mgr_commands=prefixes(mgr_desc) if ret == 0 else frozenset(),
                 watchers_list=hasattr(rbd.Image, "watchers_list"),
                 lock_owners=hasattr(rbd.Image, "lock_get_owners"),
             )

@@ -109,7 +109,7 @@ class Header:
     error: str = ""
 
 
-def _header(answers: dict[str, tuple[int, bytes]]) -> Header:
+def header_from(answers: dict[str, tuple[int, bytes]]) -> Header:
     size_ret, size_out = answers.get("get_size", (-errno.ETIMEDOUT, b""))
     feat_ret, feat_out = answers.get("get_features", (-errno.ETIMEDOUT, b""))
     lock_ret, lock_out = answers.get("get_info", (-errno.ETIMEDOUT, b""))
@@ -131,6 +131,11 @@ CALLS = (
     ("rbd", "get_features", struct.pack("<Q", NOSNAP)),
     ("lock", "get_info", encode_name_op(RBD_LOCK)),
 )
+
+
+def calls_for(image_id: str) -> list[tuple[str, str, str, bytes]]:
+    """The three calls (object, class, method, input) that read one image's header."""
+    return [(f"rbd_header.{image_id}", cls, method, data) for cls, method, data in CALLS]
 
 
 def read_headers(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
@@ -164,7 +169,7 @@ def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
     for _ in range(len(image_ids) * len(CALLS)):
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break  # the missing answers read as timed out
-    return {i: _header(a) for i, a in answers.items()}
+    return {i: header_from(a) for i, a in answers.items()}
 
 
 def apply(image: Image, header: Header) -> Image:

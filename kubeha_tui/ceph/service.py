@@ -21,6 +21,7 @@ class CephSnapshot:
     images: tuple[Image, ...]
     tree: Tree
     pgs: PGSummary
+    via: str = ""  # what carried the calls: librados, or the pod
 
 
 @dataclass
@@ -36,7 +37,7 @@ class CephStatusService:
         tree, pgs = osd_tree(self.ceph), pg_summary(self.ceph)
         names = tuple(list_names(self.ceph, pool)) if pool else ()
         detail = f"{status}, {len(tree.osds)} OSDs ({sum(o.up for o in tree.osds)} up, {sum(o.inn for o in tree.osds)} in)"
-        snap = CephSnapshot(status, tuple(checks), pools, pool, names, tree, pgs)
+        snap = CephSnapshot(status, tuple(checks), pools, pool, names, tree, pgs, self.ceph.via)
         yield Poll(detail, snap, final=not names)
         if not names:
             return

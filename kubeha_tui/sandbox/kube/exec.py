@@ -38,6 +38,7 @@ V5, V4, V1 = "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 CONF_KEY, KEYRING_KEY = "ceph.conf", "ceph.client.admin.keyring"
 CEPH_DIR = "/etc/ceph"
+POD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def wanted(path: str, headers: Any) -> bool:
@@ -114,6 +115,7 @@ def pod_env(files: dict[str, bytes], root: Path) -> dict[str, str]:
         path.write_bytes(data)
         path.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CEPH_")}
+    env["PATH"] = POD_PATH  # the image's tools (Debian's python3 has the rados binding)
     env["CEPH_CONF"] = str(root / CONF_KEY)  # absent when the pod mounts no Ceph config
     env["CEPH_ARGS"] = f"--keyring {root / KEYRING_KEY}"  # absent: cephx fails, as in the pod
     return env
