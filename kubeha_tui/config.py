@@ -72,6 +72,23 @@ def parse_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+CEPH_VIA = ("auto", "rados", "pod")
+
+
+def parse_ceph_via(text: str) -> str:
+    if text not in CEPH_VIA:
+        raise ConfigError(f"ceph-via {text!r}: expected one of {', '.join(CEPH_VIA)}")
+    return text
+
+
+def parse_ceph_pod(text: str) -> str:
+    if not re.fullmatch(
+        r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?", text.strip()
+    ):
+        raise ConfigError(f"ceph-pod {text!r}: expected NAMESPACE/POD, e.g. ceph/ceph-mon-abc12")
+    return text.strip()
+
+
 def parse_screen(text: str) -> str:
     if text not in SCREENS:
         raise ConfigError(f"screen {text!r}: expected one of {', '.join(SCREENS)}")
@@ -142,6 +159,19 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
     ),
     Option("ceph_id", "Ceph client name without 'client.' (default admin)", metavar="NAME"),
+    Option(
+        "ceph_via",
+        "Ceph through librados here, or a Ceph pod's exec (default auto: librados with the "
+        "conf, else a Ceph pod; with --ssh the pod)",
+        parse=parse_ceph_via,
+        metavar="|".join(CEPH_VIA),
+    ),
+    Option(
+        "ceph_pod",
+        "the Ceph pod to exec into (default: a mon pod, else Rook's toolbox)",
+        parse=parse_ceph_pod,
+        metavar="NS/NAME",
+    ),
     Option("read_only", "hide every destructive action", is_flag=True),
     Option("screen", "screen to open first", parse=parse_screen, metavar="|".join(SCREENS)),
 )
@@ -160,6 +190,8 @@ class Settings:
     kube_server: str | None = None
     ceph_conf: str = DEFAULT_CEPH_CONF
     ceph_id: str = "admin"
+    ceph_via: str = "auto"
+    ceph_pod: str | None = None
     read_only: bool = False
     screen: str = "cluster"
     profile: str | None = None

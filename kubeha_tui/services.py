@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubeha_tui.ceph import CephService, CephStatusService
+from kubeha_tui.ceph.choice import AutoCeph, build_ceph
 from kubeha_tui.ceph.secret import NAME, NAMESPACE, CombinedConf, fetch_combined, runtime_dir
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.errors import ServiceError
@@ -99,7 +100,15 @@ class Services:
         except OSError as exc:
             remove_secret_dirs()
             raise ServiceError(f"cannot keep the Ceph config private: {exc.strerror}") from None
-        self.ceph.ceph.switch(str(combined.conf), str(combined.keyring))
+        backend = self.ceph.ceph
+        rados = backend.rados if isinstance(backend, AutoCeph) else backend
+        if isinstance(rados, CephService):
+            rados.switch(str(combined.conf), str(combined.keyring))
+            if isinstance(backend, AutoCeph):
+                backend.forget()  # auto chooses again, librados first
+        else:  # through a pod until now: librados with the secret from here on
+            self.ceph.ceph = CephService(str(combined.conf), keyring=str(combined.keyring))
+            backend.close()
         return f"Ceph now uses the secret {NAMESPACE}/{NAME} (copied to {combined.directory})"
 
     def remove_secrets(self) -> None:
@@ -130,11 +139,19 @@ def build_services(settings: Settings, on_ssh_state: StateCallback | None = None
         ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
     # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22).
     machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost", "core"))
+    kube = KubeService(KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh))
     return Services(
         ssh=ssh,
         fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
-        kube=KubeService(
-            KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh)
+        kube=kube,
+        ceph=CephStatusService(
+            build_ceph(
+                settings.ceph_via,
+                settings.ceph_conf,
+                settings.ceph_id,
+                kube.client,
+                pod=settings.ceph_pod,
+                remote=bool(ssh),
+            )
         ),
-        ceph=CephStatusService(CephService(settings.ceph_conf, settings.ceph_id)),
     )

@@ -91,7 +91,8 @@ class CephScreen(TabbedTableScreen):
     SNAPSHOT = CephSnapshot
     TABS = ("images", "osds")
     HELP = (
-        "Ceph health, RBD images of a pool and the OSD tree, through librados/librbd. "
+        "Ceph health, RBD images of a pool and the OSD tree, through librados here or a Ceph "
+        "pod's exec (--ceph-via; the health line says which). "
         "Images: n creates, Ctrl+D deletes (refused while a client uses it), u breaks a lock "
         "(stale lockers are fenced first; a live one only when forced). OSDs: x removes a lost "
         "(down) OSD step by step: out, wait for recovery, safe-to-destroy, purge."
@@ -147,7 +148,7 @@ class CephScreen(TabbedTableScreen):
         checks = clean("".join(f"\n  {c}" for c in snap.checks))
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
         self.query_one("#ceph-health", Static).update(
-            Text.assemble((clean(snap.health), f"bold {style}"), checks)
+            Text.assemble((clean(snap.health), f"bold {style}"), (f"  via {clean(snap.via)}", "dim"), checks)
         )
         self.query_one("#ceph-pgs", Static).update(plain(f"PGs: {snap.pgs.text()}"))
         select = self.query_one("#ceph-pool", Select)

@@ -1,9 +1,10 @@
 """The Ceph service on real clusters: the session's, and a scratch one for fencing
-and for killing OSDs (ceph-ops.md: those want a cluster of their own)."""
+and for killing OSDs (ceph-ops.md: those want a cluster of their own). Every test that
+takes ``ceph`` or ``scratch_service`` runs twice: on librados here, and through the pod
+backend (exec into a sandbox mon pod, which reaches the same cluster)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.connection import CephService, import_binding
 from kubeha_tui.ceph.images import (
     KUBELET_COOKIE,
@@ -28,26 +30,33 @@ from kubeha_tui.ceph.images import (
     unlock,
 )
 from kubeha_tui.ceph.osds import Cancelled, health, osd_tree, pg_summary, remove_osd
+from kubeha_tui.ceph.pod import PodCeph
 from kubeha_tui.ceph.service import CephStatusService
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.procs import stop
 
+from .support.ceph_backends import VIAS, backend
 from .support.waiting import wait_for
 
 pytestmark = pytest.mark.ceph
 
 
-@pytest.fixture(scope="session")
-def ceph(ceph_cluster: CephSandbox) -> Iterator[CephService]:
-    service = CephService(str(ceph_cluster.conf))
-    yield service
-    service.close()
+@pytest.fixture(scope="module", params=VIAS)
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
-    """Four OSDs; osd.3 alone in its own host bucket, named like the stack's OSD pods."""
+def ceph(via: str, ceph_cluster: CephSandbox) -> Iterator[CephBackend]:
+    with backend(via, ceph_cluster) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def scratch(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
+    """Four OSDs; osd.3 alone in its own host bucket, named like the stack's OSD pods.
+    One per backend: the OSD tests remove and kill OSDs."""
     cluster = CephSandbox(tmp_path_factory.mktemp("scratch"), osds=4)
     try:
         cluster.start()
@@ -73,17 +82,16 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
         stop(cluster.records)
 
 
-@pytest.fixture
-def scratch_service(scratch: CephSandbox) -> Iterator[CephService]:
-    service = CephService(str(scratch.conf))
-    yield service
-    service.close()
+@pytest.fixture(scope="module")
+def scratch_service(via: str, scratch: CephSandbox) -> Iterator[CephBackend]:
+    with backend(via, scratch) as service:
+        yield service
 
 
 # -- images ----------------------------------------------------------------------
 
 
-def test_create_list_delete(ceph: CephService) -> None:
+def test_create_list_delete(ceph: CephBackend) -> None:
     request = check_create(ceph, "rbd", "db", "10G", ["layering"])
     image = create(ceph, request)
     try:
@@ -94,7 +102,7 @@ def test_create_list_delete(ceph: CephService) -> None:
     assert "db" not in [i.name for i in list_names(ceph, "rbd")]
 
 
-def test_hundred_images_names_then_details(ceph: CephService) -> None:
+def test_hundred_images_names_then_details(ceph: CephBackend) -> None:
     names = [f"vol-{n:03d}" for n in range(100)]
     for name in names:
         create(ceph, check_create(ceph, "rbd", name, "1M", ["layering", "exclusive-lock"]))
@@ -123,7 +131,7 @@ def test_hundred_images_names_then_details(ceph: CephService) -> None:
     ],
 )
 def test_bad_create_input_creates_nothing(
-    ceph: CephService, name: str, size: str, pool: str, error: str
+    ceph: CephBackend, name: str, size: str, pool: str, error: str
 ) -> None:
     before = [i.name for i in list_names(ceph, "rbd")]
     with pytest.raises(ServiceError, match=error):
@@ -131,7 +139,7 @@ def test_bad_create_input_creates_nothing(
     assert [i.name for i in list_names(ceph, "rbd")] == before
 
 
-def test_existing_name_and_bad_features_are_refused(ceph: CephService) -> None:
+def test_existing_name_and_bad_features_are_refused(ceph: CephBackend) -> None:
     create(ceph, check_create(ceph, "rbd", "taken", "1M", ["layering"]))
     try:
         with pytest.raises(ServiceError, match="already exists"):
@@ -148,7 +156,7 @@ def test_sizes() -> None:
     ]  # fmt: skip
 
 
-def test_poll_gives_names_then_details(ceph: CephService) -> None:
+def test_poll_gives_names_then_details(ceph: CephBackend) -> None:
     create(ceph, check_create(ceph, "rbd", "polled", "2M", ["layering"]))
     try:
         polls = list(CephStatusService(ceph).poll())
@@ -182,7 +190,7 @@ def start_locker(conf: Path, image: str, cookie: str) -> subprocess.Popen[str]:
 
 
 def test_live_locker_is_alive_and_not_broken_without_force(
-    scratch: CephSandbox, scratch_service: CephService
+    scratch: CephSandbox, scratch_service: CephBackend
 ) -> None:
     create(scratch_service, check_create(scratch_service, "rbd", "live", "4M", ["layering"]))
     locker = start_locker(scratch.conf, "live", f"{KUBELET_COOKIE}node2")
@@ -201,7 +209,7 @@ def test_live_locker_is_alive_and_not_broken_without_force(
 
 
 def test_stale_kubelet_lock_is_fenced_and_broken(
-    scratch: CephSandbox, scratch_service: CephService
+    scratch: CephSandbox, scratch_service: CephBackend
 ) -> None:
     create(scratch_service, check_create(scratch_service, "rbd", "db", "4M", ["layering"]))
     locker = start_locker(scratch.conf, "db", f"{KUBELET_COOKIE}node1")
@@ -219,26 +227,27 @@ def test_stale_kubelet_lock_is_fenced_and_broken(
     assert result.fenced and lk.address in blocklisted(scratch_service)
     assert image_details(scratch_service, "rbd", "db").lockers == ()
     rbd = import_binding("rbd")
-    with (
-        scratch_service.ioctx("rbd") as io,
-        rbd.Image(io, "db") as img,
-    ):  # another client can lock it now
-        img.lock_exclusive("after")
-        assert img.list_lockers()["lockers"][0][1] == "after"
-        img.unlock("after")
+    other = CephService(str(scratch.conf))
+    try:
+        with other.ioctx("rbd") as io, rbd.Image(io, "db") as img:  # another client can lock it now
+            img.lock_exclusive("after")
+            assert img.list_lockers()["lockers"][0][1] == "after"
+            img.unlock("after")
+    finally:
+        other.close()
 
 
 # -- OSDs ------------------------------------------------------------------------
 
 
-def test_removing_an_up_osd_is_refused(scratch_service: CephService) -> None:
+def test_removing_an_up_osd_is_refused(scratch_service: CephBackend) -> None:
     with pytest.raises(ServiceError, match=r"osd\.1 is up"):
         next(remove_osd(scratch_service, 1))
     assert osd_tree(scratch_service).get(1) is not None
 
 
 def test_killed_osd_is_removed_with_its_host_bucket(
-    scratch: CephSandbox, scratch_service: CephService
+    scratch: CephSandbox, scratch_service: CephBackend
 ) -> None:
     scratch.procs["osd.3"].kill()
     scratch.procs["osd.3"].wait()
@@ -260,7 +269,7 @@ def test_killed_osd_is_removed_with_its_host_bucket(
 
 
 def test_removal_can_be_cancelled_while_waiting(
-    scratch: CephSandbox, scratch_service: CephService
+    scratch: CephSandbox, scratch_service: CephBackend
 ) -> None:
     scratch.procs["osd.2"].kill()
     scratch.procs["osd.2"].wait()
@@ -272,15 +281,20 @@ def test_removal_can_be_cancelled_while_waiting(
     with pytest.raises(Cancelled):
         for step in flow:
             seen.append(step.text)
-    assert osd_tree(scratch_service).get(2) is not None  # stopped before anything was removed
-    assert json.dumps(seen)
+    assert seen[0].startswith("osd.2 on host ") and seen[0].endswith(" is down")
+    assert seen[1].startswith("marked osd.2 out")
+    osd = osd_tree(scratch_service).get(2)
+    assert osd is not None and not osd.inn  # stopped after `out`, before anything was removed
 
 
 CLOSE_WHILE_LOADING = """
 import sys, threading
 from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.pod import PodCeph
 from kubeha_tui.ceph.service import CephStatusService
-service = CephStatusService(CephService(sys.argv[1]))
+from kubeha_tui.kube.client import KubeClient
+via, conf, url = sys.argv[1:4]
+service = CephStatusService(CephService(conf) if via == "rados" else PodCeph(KubeClient(server=url)))
 polls = service.poll()
 next(polls)  # names are in; details are about to load on 16 threads
 threading.Thread(target=lambda: list(polls), daemon=True).start()
@@ -290,13 +304,14 @@ print("closed cleanly")
 
 
 def test_closing_while_details_load_does_not_abort(
-    ceph_cluster: CephSandbox, ceph: CephService
+    ceph_cluster: CephSandbox, ceph: CephBackend, via: str
 ) -> None:
     names = [f"quit-{n:03d}" for n in range(150)]
     for name in names:
         create(ceph, check_create(ceph, "rbd", name, "1M", ["layering"]))
     try:
-        done = subprocess.run([sys.executable, "-c", CLOSE_WHILE_LOADING, str(ceph_cluster.conf)],
+        url = ceph.kube.server if isinstance(ceph, PodCeph) else ""
+        done = subprocess.run([sys.executable, "-c", CLOSE_WHILE_LOADING, via, str(ceph_cluster.conf), str(url)],
                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert (done.returncode, done.stdout.strip()) == (0, "closed cleanly"), done.stderr[-2000:]
     finally:
@@ -304,10 +319,9 @@ def test_closing_while_details_load_does_not_abort(
             delete(ceph, "rbd", name)
 
 
-def test_lost_mon_is_unreachable_then_reconnects(scratch: CephSandbox) -> None:
-    """Runs last in this module: it stops the scratch cluster's only mon."""
-    service = CephService(str(scratch.conf), timeout=3)
-    try:
+def test_lost_mon_is_unreachable_then_reconnects(scratch: CephSandbox, via: str) -> None:
+    """Runs last for its backend: it stops the scratch cluster's only mon."""
+    with backend(via, scratch, timeout=3) as service:
         assert health(service)[0] in {"HEALTH_OK", "HEALTH_WARN"}
         scratch.procs["mon.a"].kill()
         scratch.procs["mon.a"].wait()
@@ -318,5 +332,3 @@ def test_lost_mon_is_unreachable_then_reconnects(scratch: CephSandbox) -> None:
             assert time.monotonic() - started < 8
         scratch.start_daemon("mon.a", "ceph-mon", "-f", "-c", str(scratch.conf), "-i", "a")
         wait_for(lambda: health(service)[0].startswith("HEALTH_"), timeout=60, what="reconnected")
-    finally:
-        service.close()

@@ -85,12 +85,13 @@ def test_the_secret_connects_ceph_privately_and_is_removed_on_close(
 def test_a_missing_secret_is_a_clear_error_and_writes_nothing(runtime: Path) -> None:
     with kube_sandbox("modern") as sandbox:  # seeded without Ceph: no secret
         services = build_services(Settings(ceph_conf="/nonexistent", kube_server=sandbox.server.url,
-                                           fleet_endpoint="http://127.0.0.1:9"))  # fmt: skip
+                                           fleet_endpoint="http://127.0.0.1:9", ceph_via="rados"))  # fmt: skip
         with pytest.raises(
             ServiceError, match=r"cannot read the secret ceph/ceph-conf-combined: .*404.* not found"
         ):
             services.ceph_from_secret()
         assert list(runtime.iterdir()) == []
+        assert isinstance(services.ceph.ceph, CephService)
         assert services.ceph.ceph.conf == "/nonexistent"
         services.close()
 
@@ -98,8 +99,9 @@ def test_a_missing_secret_is_a_clear_error_and_writes_nothing(runtime: Path) -> 
 async def test_the_ceph_screen_offers_the_secret_and_connects_with_it(
     kube: Sandbox, runtime: Path
 ) -> None:
+    # librados only: through the pod (what auto would take here) Ceph needs no secret copy.
     settings = Settings(ceph_conf="/nonexistent/ceph.conf", kube_server=kube.server.url,
-                        fleet_endpoint="http://127.0.0.1:9", screen="ceph")  # fmt: skip
+                        fleet_endpoint="http://127.0.0.1:9", screen="ceph", ceph_via="rados")  # fmt: skip
     app = KubehaApp(settings)
     async with app.run_test(size=(120, 36)) as pilot:
         offer = app.screen.query_one("#ceph-offer")

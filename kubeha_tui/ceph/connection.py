@@ -1,17 +1,21 @@
-"""The Ceph connection through Debian's librados binding (imported lazily): mon and
-mgr commands with timeouts, reconnects, and what this cluster's release supports."""
+"""The librados backend: one connection through Debian's librados binding (imported
+lazily), mon and mgr commands with timeouts, reconnects, what this cluster's release
+supports, and the RBD calls of the seam (backend.CephBackend) through librbd.py."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kubeha_tui.ceph import librbd
+from kubeha_tui.ceph.backend import answer, prefixes
+from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
 
 # librados writes to the terminal's stderr, which is under the TUI: never let it, and
@@ -30,40 +34,6 @@ def import_binding(name: str) -> ModuleType:
     return module
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What this cluster and these bindings support, asked rather than assumed."""
-
-    mon_commands: frozenset[str]
-    mgr_commands: frozenset[str]
-    watchers_list: bool  # Mimic+
-    lock_owners: bool  # Kraken+: lock_get_owners / lock_break
-
-    @property
-    def blocklist(self) -> str:
-        """``blocklist`` since Pacific, ``blacklist`` before."""
-        return "blocklist" if "osd blocklist" in self.mon_commands else "blacklist"
-
-    @property
-    def purge(self) -> str | None:
-        """Where ``osd purge`` lives: ``mgr`` (Nautilus+), ``mon`` (Luminous), or None (Jewel)."""
-        if "osd purge" in self.mgr_commands:
-            return "mgr"
-        if "osd purge" in self.mon_commands:
-            return "mon"
-        return None
-
-
-def _prefixes(descriptions: Any) -> frozenset[str]:
-    """Command prefixes from ``get_command_descriptions`` (sig: literal words first)."""
-    out = set()
-    for cmd in (descriptions or {}).values():
-        words = [w for w in cmd.get("sig", []) if isinstance(w, str)]
-        if words:
-            out.add(" ".join(words))
-    return frozenset(out)
-
-
 @dataclass
 class CephService:
     """One librados connection, made on first use and re-made after a failure."""
@@ -77,6 +47,10 @@ class CephService:
     _lock: threading.Condition = field(default_factory=threading.Condition, init=False)
     _users: int = field(default=0, init=False)  # calls under way on the connection
     closing: bool = field(default=False, init=False)
+
+    @property
+    def via(self) -> str:
+        return "librados"
 
     def _connect(self) -> Any:
         rados = import_binding("rados")
@@ -163,17 +137,7 @@ class CephService:
     ) -> tuple[int, Any, str]:
         """A mon (or mgr) command with JSON output: ``(ret, parsed, status text)``."""
         ret, out, errs = self._call("mgr" if mgr else "mon", {**cmd, "format": "json"})
-        if check and ret:
-            raise ServiceError(
-                f"Ceph {cmd['prefix']!r} failed ({ret}): {errs.strip() or 'no message'}"
-            )
-        try:
-            decoder = json.JSONDecoder()
-            # `osd blocklist ls` answers two JSON documents back to back; the first is the list.
-            parsed = decoder.raw_decode(out.decode().strip())[0] if out.strip() else None
-        except ValueError:
-            parsed = out.decode(errors="replace")
-        return ret, parsed, errs
+        return answer(cmd["prefix"], ret, out, errs, check=check)
 
     def json(self, cmd: dict[str, Any], *, mgr: bool = False) -> Any:
         return self.command(cmd, mgr=mgr)[1]
@@ -181,13 +145,13 @@ class CephService:
     def capabilities(self) -> Capabilities:
         if self._caps is None:
             rbd = import_binding("rbd")
-            mon = _prefixes(self.command({"prefix": "get_command_descriptions"}, check=False)[1])
+            mon = prefixes(self.command({"prefix": "get_command_descriptions"}, check=False)[1])
             ret, mgr_desc, _ = self.command(
                 {"prefix": "get_command_descriptions"}, mgr=True, check=False
             )
             self._caps = Capabilities(
                 mon_commands=mon,
-                mgr_commands=_prefixes(mgr_desc) if ret == 0 else frozenset(),
+                mgr_commands=prefixes(mgr_desc) if ret == 0 else frozenset(),
                 watchers_list=hasattr(rbd.Image, "watchers_list"),
                 lock_owners=hasattr(rbd.Image, "lock_get_owners"),
             )
@@ -207,3 +171,22 @@ class CephService:
                 raise ServiceError(f"cannot open pool {pool!r}: {exc}") from None
             with ioctx:
                 yield ioctx
+
+    # -- the RBD calls of the seam ------------------------------------------------
+
+    def list_images(self, pool: str) -> list[Image]:
+        return librbd.list_names(self, pool)
+
+    def read_details(
+        self, images: Sequence[Image], first: Iterable[str] = ()
+    ) -> Iterator[list[Image]]:
+        return librbd.iter_details(self, images, first)
+
+    def create_image(self, request: CreateRequest) -> None:
+        librbd.create(self, request)
+
+    def remove_image(self, pool: str, name: str) -> None:
+        librbd.remove(self, pool, name)
+
+    def break_lock(self, pool: str, name: str, locker: Locker) -> None:
+        librbd.break_lock(self, pool, name, locker)

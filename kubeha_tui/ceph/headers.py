@@ -15,8 +15,10 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from kubeha_tui.ceph.models import Image, Locker, feature_names, plain_addr
 
 NOSNAP = 0xFFFFFFFFFFFFFFFE  # CEPH_NOSNAP: the image head
 RBD_LOCK = "rbd_lock"  # the advisory lock's name (rbd lock add, kubelet)
@@ -107,7 +109,7 @@ class Header:
     error: str = ""
 
 
-def _header(answers: dict[str, tuple[int, bytes]]) -> Header:
+def header_from(answers: dict[str, tuple[int, bytes]]) -> Header:
     size_ret, size_out = answers.get("get_size", (-errno.ETIMEDOUT, b""))
     feat_ret, feat_out = answers.get("get_features", (-errno.ETIMEDOUT, b""))
     lock_ret, lock_out = answers.get("get_info", (-errno.ETIMEDOUT, b""))
@@ -129,6 +131,11 @@ CALLS = (
     ("rbd", "get_features", struct.pack("<Q", NOSNAP)),
     ("lock", "get_info", encode_name_op(RBD_LOCK)),
 )
+
+
+def calls_for(image_id: str) -> list[tuple[str, str, str, bytes]]:
+    """The three calls (object, class, method, input) that read one image's header."""
+    return [(f"rbd_header.{image_id}", cls, method, data) for cls, method, data in CALLS]
 
 
 def read_headers(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
@@ -162,4 +169,16 @@ def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
     for _ in range(len(image_ids) * len(CALLS)):
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break  # the missing answers read as timed out
-    return {i: _header(a) for i, a in answers.items()}
+    return {i: header_from(a) for i, a in answers.items()}
+
+
+def apply(image: Image, header: Header) -> Image:
+    """The image with what its header says (lockers not yet known alive or stale)."""
+    if header.error:
+        return replace(image, error=header.error)
+    lockers = tuple(
+        Locker(c, cookie, plain_addr(a), False, header.tag) for c, cookie, a in header.lockers
+    )
+    return replace(
+        image, size=header.size, features=feature_names(header.features), lockers=lockers
+    )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.errors import ServiceError
 
 
@@ -37,7 +37,7 @@ class Tree:
         return next((o for o in self.osds if o.id == osd_id), None)
 
 
-def osd_tree(service: CephService) -> Tree:
+def osd_tree(service: CephBackend) -> Tree:
     doc = service.json({"prefix": "osd tree"}) or {}
     nodes = {n["id"]: n for n in doc.get("nodes", [])}
     hosts: dict[str, tuple[int, ...]] = {}
@@ -77,7 +77,7 @@ class PGSummary:
         return ", ".join(f"{n} {s}" for s, n in sorted(self.states.items())) or "no PGs"
 
 
-def pg_summary(service: CephService) -> PGSummary:
+def pg_summary(service: CephBackend) -> PGSummary:
     doc = service.json({"prefix": "pg stat"}) or {}
     summary = doc.get("pg_summary", doc)  # Jewel answers the summary at the top level
     states = {s["name"]: int(s["num"]) for s in summary.get("num_pg_by_state", [])}
@@ -85,7 +85,7 @@ def pg_summary(service: CephService) -> PGSummary:
     return PGSummary(total, states.get("active+clean", 0), states)
 
 
-def health(service: CephService) -> tuple[str, list[str]]:
+def health(service: CephBackend) -> tuple[str, list[str]]:
     """HEALTH_OK/WARN/ERR and one line per check (its summary)."""
     doc = service.json({"prefix": "health"}) or {}
     checks = doc.get("checks", {})
@@ -108,7 +108,7 @@ class Cancelled(ServiceError):
     pass
 
 
-def safe_to_destroy(service: CephService, osd_id: int) -> tuple[bool, str]:
+def safe_to_destroy(service: CephBackend, osd_id: int) -> tuple[bool, str]:
     caps = service.capabilities()
     if "osd safe-to-destroy" not in caps.mgr_commands | caps.mon_commands:
         pgs = pg_summary(service)
@@ -129,7 +129,7 @@ def safe_to_destroy(service: CephService, osd_id: int) -> tuple[bool, str]:
 
 
 def remove_osd(
-    service: CephService, osd_id: int, *, force: bool = False, cancel: threading.Event | None = None,
+    service: CephBackend, osd_id: int, *, force: bool = False, cancel: threading.Event | None = None,
     wait: float = 600.0, interval: float = 1.0,
 ) -> Iterator[Step]:  # fmt: skip
     """The guided removal, step by step. Stops with ``needs_force`` when safe-to-destroy says
@@ -175,7 +175,7 @@ def remove_osd(
     yield Step(f"done: {status}" + (f" ({'; '.join(checks)})" if checks else ""), done=True)
 
 
-def _purge(service: CephService, osd_id: int) -> Iterator[Step]:
+def _purge(service: CephBackend, osd_id: int) -> Iterator[Step]:
     where = service.capabilities().purge
     if where is not None:
         cmd: dict[str, Any] = {"prefix": "osd purge", "id": osd_id}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.images import Image, iter_details, iter_pools, list_names
 from kubeha_tui.ceph.osds import PGSummary, Tree, health, osd_tree, pg_summary
 from kubeha_tui.polling import Poll
@@ -21,11 +21,12 @@ class CephSnapshot:
     images: tuple[Image, ...]
     tree: Tree
     pgs: PGSummary
+    via: str = ""  # what carried the calls: librados, or the pod
 
 
 @dataclass
 class CephStatusService:
-    ceph: CephService
+    ceph: CephBackend
     pool: str = ""  # chosen on screen; the first rbd pool by default
     visible: tuple[str, ...] = ()  # image names on screen: their details load first
 
@@ -36,7 +37,7 @@ class CephStatusService:
         tree, pgs = osd_tree(self.ceph), pg_summary(self.ceph)
         names = tuple(list_names(self.ceph, pool)) if pool else ()
         detail = f"{status}, {len(tree.osds)} OSDs ({sum(o.up for o in tree.osds)} up, {sum(o.inn for o in tree.osds)} in)"
-        snap = CephSnapshot(status, tuple(checks), pools, pool, names, tree, pgs)
+        snap = CephSnapshot(status, tuple(checks), pools, pool, names, tree, pgs, self.ceph.via)
         yield Poll(detail, snap, final=not names)
         if not names:
             return

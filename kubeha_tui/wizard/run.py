@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from kubeha_tui.ceph import images
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube.client import KubeClient, KubeError
 
@@ -96,7 +96,7 @@ Report = Callable[[str], None]
 
 
 class Wizard:
-    def __init__(self, client: KubeClient, ceph: CephService | None, wait: float = 120.0) -> None:
+    def __init__(self, client: KubeClient, ceph: CephBackend | None, wait: float = 120.0) -> None:
         self.client, self.ceph, self.wait = client, ceph, wait
 
     # -- lookups -------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .store import Obj, Store, key_of
 
 log = logging.getLogger(__name__)
 
+MON_LABELS = {"app": "ceph", "daemon": "mon"}  # ceph-docker's mon pods
 STACK_NODES = [
     ("127.0.1.1", "fr1", "true"),
     ("127.0.1.2", "fr1", "true"),
@@ -95,8 +96,16 @@ def seed_stack(api: KubeAPI, ceph_conf: Path | None = None, keyring: Path | None
         ("ceph", "ceph-mon", "ceph/daemon:tag-build-master-jewel-ubuntu-16.04", 3, 6789),
     ]
     for ns, name, image, replicas, port in workloads:
-        labels = {"app": name}
+        labels = MON_LABELS if name == "ceph-mon" else {"app": name}
         doc = deployment(name, image, replicas, labels, port)
+        if (
+            name == "ceph-mon" and ceph_conf and keyring
+        ):  # /etc/ceph from the secret, as on the stack
+            doc["spec"]["template"]["spec"]["volumes"] = [
+                {"name": "ceph-conf", "secret": {"secretName": "ceph-conf-combined"}}
+            ]
+            doc["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+                {"name": "ceph-conf", "mountPath": "/etc/ceph", "readOnly": True}]  # fmt: skip
         create(api, "deployments", ns, doc)
         headless = {"clusterIP": "None"} if name == "ceph-mon" else {}
         create(api, "services", ns, {"metadata": {"name": name, "labels": labels},

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import exec as pod_exec
 from .api import KubeAPI, Ref, body_object
 from .resources import group_doc, resource_list
 from .store import ApiError
@@ -339,6 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _serve(self) -> None:
+        if pod_exec.wanted(self.path, self.headers):  # pods/exec over WebSocket
+            pod_exec.serve(self, self.router)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = self.router.handle(self.command, self.path, self.headers, body)
