@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -135,9 +136,32 @@ def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:
         ("PUT", "/fleet/v1/units/bad", {"desiredState": "loaded"}, "application/json", 400,
          'unit name must contain "."'),
         ("GET", "/fleet/v1/units?nextPageToken=AQABAA==", None, None, 400, "token limit must be 100"),
+        ("GET", "/fleet/v1/units?nextPageToken=ZAAAAA==", None, None, 400,
+         "token page must be greater than zero"),
+        ("GET", "/fleet/v1/state?nextPageToken=ZAACAA==&nextPageToken=ZAACAA==", None, None, 400,
+         "too many values for page token"),
+        ("PUT", "/fleet/v1/units/x.service", {"desiredState": "loaded"}, None, 415,
+         "expected 1 Content-Type, got 0"),
+        ("PATCH", "/fleet/v1/units/pidalio.service", None, None, 405,
+         "only GET, PUT and DELETE supported against this resource"),
+        ("POST", "/fleet/v1/state", None, None, 405, "only GET supported against this resource"),
+        ("POST", "/fleet/v1/discovery", None, None, 400, "only HTTP GET supported against this resource"),
+        ("PUT", "/fleet/v1/units/x.foo", {"desiredState": "loaded"}, "application/json", 400,
+         'invalid unit type: "foo"'),
+        ("PUT", "/fleet/v1/units/@x.service", {"desiredState": "loaded"}, "application/json", 400,
+         'unit name cannot start in "@"'),
+        ("PUT", "/fleet/v1/units/g.service",
+         {"options": [{"section": "X-Fleet", "name": "Global", "value": "true"},
+                      {"section": "X-Fleet", "name": "Conflicts", "value": "g*"}]},
+         "application/json", 400, "Global cannot be used with Conflicts"),
+        ("PUT", "/fleet/v1/units/pidalio.service", [], "application/json", 400,
+         "unable to decode body: json: cannot unmarshal array into Go value of type schema.Unit"),
     ],
 )  # fmt: skip
 def test_error_paths_match_fleetd(  # noqa: PLR0917 - parametrized
+    # Every status and message is fleetd v0.11.8's own: api/mux.go (405/404 with no
+    # message), api/units.go (set, ValidateName, ValidateOptions), api/state.go,
+    # api/machines.go, api/discovery.go, api/pagination.go, api/serialization.go.
     fleet: FleetServer,
     method: str,
     path: str,
@@ -150,6 +174,20 @@ def test_error_paths_match_fleetd(  # noqa: PLR0917 - parametrized
         status,
         {"error": {"code": status, "message": message}},
     )
+
+
+def test_unit_hash_is_fleets_reference_value() -> None:
+    """fleet 0.11.8: SHA1 of the unit file its vendored go-systemd writes, a header at each
+    section change (unit/unit_test.go TestUnitHash gives the first value)."""
+    sleep = Unit("s.service", (UnitOption("Service", "ExecStart", "/bin/sleep 100"),))
+    assert sleep.hash == "1c6fb6f3684bafb0c173d8b8b957ceff031180c1"
+    mixed = (
+        UnitOption("Unit", "Description", "Foo"),
+        UnitOption("Service", "ExecStart", "/bin/true"),
+        UnitOption("Unit", "After", "b.service"),
+    )
+    text = b"[Unit]\nDescription=Foo\n\n[Service]\nExecStart=/bin/true\n\n[Unit]\nAfter=b.service\n"
+    assert Unit("m.service", mixed).hash == hashlib.sha1(text).hexdigest()
 
 
 def test_put_create_then_states_move_over_time(fleet: FleetServer) -> None:

@@ -443,3 +443,50 @@ def test_stopping_a_follow_of_a_quiet_pod_frees_the_thread_and_connection(
     assert not thread.is_alive()
     assert closed.wait(10), "the follow connection is still open"
     assert batches == [["hello"]]
+
+
+def _pod_with(
+    containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None, **status: Any
+) -> dict[str, Any]:
+    deleting = status.pop("deleting", False)
+    meta: dict[str, Any] = {"name": "p", "namespace": "default"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}"} for i in range(len(containers))]}
+    body: dict[str, Any] = {"phase": "Running", "containerStatuses": containers, **status}
+    if init is not None:
+        spec["initContainers"] = [{"name": f"i{i}"} for i in range(len(init))]
+        body["initContainerStatuses"] = init
+    return {"metadata": meta, "spec": spec, "status": body}
+
+
+_UP = {"ready": True, "state": {"running": {}}}
+_DONE = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+
+
+@pytest.mark.parametrize(
+    ("pod", "status", "problem"),
+    [
+        (_pod_with([{}], init=[{"state": {"running": {}}}], phase="Pending"), "Init:0/1", "warn"),
+        (_pod_with([{}], init=[{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]),
+         "Init:CrashLoopBackOff", "failed"),
+        (_pod_with([{}], init=[{"state": {"terminated": {"exitCode": 2}}}]), "Init:ExitCode:2",
+         "failed"),
+        (_pod_with([{"state": {"terminated": {"exitCode": 1}}}], phase="Failed"), "ExitCode:1",
+         "failed"),
+        (_pod_with([_DONE], phase="Succeeded"), "Completed", ""),
+        (_pod_with([_DONE, _UP]), "NotReady", "warn"),
+        (_pod_with([_UP], deleting=True), "Terminating", "warn"),
+        (_pod_with([_DONE], phase="Succeeded", deleting=True), "Completed", ""),
+        (_pod_with([{"ready": True, "state": {"waiting": {"reason": "ContainerCreating"}}}]),
+         "ContainerCreating", "warn"),
+    ],
+)  # fmt: skip
+def test_pod_status_is_kubectls(pod: dict[str, Any], status: str, problem: str) -> None:
+    """The STATUS cases of kubectl's printPod (pkg/printers/internalversion/printers.go)."""
+    summary = Pod.from_obj(pod)
+    assert (summary.status, summary.problem) == (status, problem)
+    assert (
+        summary.ready
+        == f"{sum(1 for c in pod['status']['containerStatuses'] if c is _UP)}/{len(pod['spec']['containers'])}"
+    )

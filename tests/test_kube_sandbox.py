@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kubeha_tui.sandbox.ceph import CephSandbox
+from kubeha_tui.sandbox.kube import printers
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
 
 from .support.kube import kube_sandbox
@@ -215,16 +217,13 @@ def test_debians_kubectl_gets_describes_creates_and_deletes(kube: Sandbox, tmp_p
         what="nginx running",
     )
     pods = kubectl(tmp_path, "get", "pods", "--all-namespaces").splitlines()
-    assert pods[0].split() == [
-        "NAMESPACE",
-        "NAME",
-        "READY",
-        "STATUS",
-        "RESTARTS",
-        "AGE",
-        "IP",
-        "NODE",
-    ]
+    assert pods[0].split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    wide = kubectl(tmp_path, "get", "pods", "-n", "default", "-o", "wide").splitlines()
+    assert wide[0].split() == [
+        "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
+        "READINESS", "GATES",
+    ]  # fmt: skip
+    assert "10.32." in wide[1] and "<none>" in wide[1]
     assert len(pods) == 1 + 5  # ceph-mon x3, kube-dns, nginx
     services = kubectl(tmp_path, "get", "services", "-n", "default")
     assert "nginx        NodePort" in services and "80:300" in services
@@ -242,3 +241,113 @@ def test_debians_kubectl_gets_describes_creates_and_deletes(kube: Sandbox, tmp_p
         lambda: "nginx" not in kubectl(tmp_path, "get", "pods", "-n", "default"),
         what="nginx pods gone",
     )
+
+
+# -- kubectl's printers, the sandbox's own (pkg/printers/internalversion printPod) -----
+
+T0 = "2026-01-01T00:00:00Z"
+
+
+def _pod(
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    phase: str = "Running",
+    **extra: Any,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": f"c{i}"} for i in range(len(containers))]}
+    if init is not None:
+        spec["initContainers"] = [{"name": f"i{i}"} for i in range(len(init))]
+    status: dict[str, Any] = {"phase": phase, "containerStatuses": containers}
+    if init is not None:
+        status["initContainerStatuses"] = init
+    status.update(extra.pop("status", {}))
+    return {"metadata": {"name": "p", **extra}, "spec": spec, "status": status}
+
+
+RUNNING = {"ready": True, "state": {"running": {"startedAt": T0}}, "restartCount": 0}
+WAITING = {"ready": False, "state": {"waiting": {"reason": "PodInitializing"}}, "restartCount": 0}
+
+
+def _exited(code: int, reason: str = "", signal: int = 0) -> dict[str, Any]:
+    term: dict[str, Any] = {"exitCode": code}
+    if reason:
+        term["reason"] = reason
+    if signal:
+        term["signal"] = signal
+    return {"ready": False, "state": {"terminated": term}, "restartCount": 0}
+
+
+@pytest.mark.parametrize(
+    ("pod", "ready", "status"),
+    [
+        (_pod([RUNNING, RUNNING]), "2/2", "Running"),
+        (_pod([WAITING], init=[{"state": {"running": {}}, "restartCount": 0}], phase="Pending"),
+         "0/1", "Init:0/1"),
+        (_pod([WAITING], init=[_exited(0), {"state": {"waiting": {"reason": "PodInitializing"}}}],
+              phase="Pending"), "0/1", "Init:1/2"),
+        (_pod([WAITING], init=[{"state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                "restartCount": 4}], phase="Pending"),
+         "0/1", "Init:CrashLoopBackOff"),
+        (_pod([WAITING], init=[_exited(1)], phase="Pending"), "0/1", "Init:ExitCode:1"),
+        (_pod([WAITING], init=[_exited(137, signal=9)], phase="Pending"), "0/1", "Init:Signal:9"),
+        (_pod([WAITING], init=[_exited(1, "Error")], phase="Pending"), "0/1", "Init:Error"),
+        (_pod([_exited(1)], phase="Failed"), "0/1", "ExitCode:1"),
+        (_pod([_exited(0, "Completed")], phase="Succeeded"), "0/1", "Completed"),
+        (_pod([{"ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "restartCount": 5}]), "0/1", "CrashLoopBackOff"),
+        # the first container's reason wins (the loop runs backwards)
+        (_pod([{"state": {"waiting": {"reason": "ErrImagePull"}}},
+               {"state": {"waiting": {"reason": "ContainerCreating"}}}], phase="Pending"),
+         "0/2", "ErrImagePull"),
+        # a completed container next to a running one: Running once the pod is Ready
+        (_pod([_exited(0, "Completed"), RUNNING],
+              status={"conditions": [{"type": "Ready", "status": "True"}]}), "1/2", "Running"),
+        (_pod([_exited(0, "Completed"), RUNNING]), "1/2", "NotReady"),
+        (_pod([RUNNING], deletionTimestamp=T0), "1/1", "Terminating"),
+        (_pod([_exited(0, "Completed")], phase="Succeeded", deletionTimestamp=T0), "0/1",
+         "Completed"),
+        (_pod([RUNNING], deletionTimestamp=T0, status={"reason": "NodeLost"}), "1/1", "Unknown"),
+        (_pod([], phase="Failed", status={"reason": "Evicted"}), "0/0", "Evicted"),
+    ],
+)  # fmt: skip
+def test_sandbox_pod_printer_matches_kubectl(pod: dict[str, Any], ready: str, status: str) -> None:
+    got_ready, got_status, _ = printers.pod_columns(pod)
+    assert (got_ready, got_status) == (ready, status)
+
+
+def test_sandbox_printer_restarts_say_how_long_ago() -> None:
+    crashed = {
+        "ready": True, "state": {"running": {}}, "restartCount": 3,
+        "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-01-01T00:00:00Z"}},
+    }  # fmt: skip
+    now = datetime(2026, 1, 1, 0, 5, 0, tzinfo=UTC)
+    assert printers.pod_columns(_pod([crashed]), now=now)[2] == "3 (5m ago)"
+    assert printers.pod_columns(_pod([RUNNING]), now=now)[2] == "0"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(-2, "<invalid>"), (-1.5, "0s"), (119, "119s"), (120, "2m"), (125, "2m5s"), (600, "10m"),
+     (3 * 3600, "3h"), (3 * 3600 + 60, "3h1m"), (47 * 3600, "47h"), (50 * 3600, "2d2h"),
+     (8 * 86400, "8d"), (730 * 86400, "2y"), (731 * 86400, "2y1d"), (9 * 365 * 86400, "9y")],
+)  # fmt: skip
+def test_sandbox_human_duration_is_apimachinerys(seconds: float, text: str) -> None:
+    assert printers.human_duration(seconds) == text
+
+
+def test_sandbox_node_and_wide_columns() -> None:
+    node = {
+        "metadata": {"name": "n1", "labels": {"node-role.kubernetes.io/control-plane": ""}},
+        "spec": {"unschedulable": True},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}],
+                   "addresses": [{"type": "InternalIP", "address": "127.0.1.1"}],
+                   "nodeInfo": {"kubeletVersion": "v1.31.4", "osImage": "CoreOS"}},
+    }  # fmt: skip
+    doc = printers.table("nodes", [node], {}, "None")
+    cells = dict(
+        zip([c["name"] for c in doc["columnDefinitions"]], doc["rows"][0]["cells"], strict=True)
+    )
+    assert cells["Status"] == "NotReady,SchedulingDisabled"
+    assert cells["Roles"] == "control-plane" and cells["Internal-IP"] == "127.0.1.1"
+    wide = {c["name"] for c in doc["columnDefinitions"] if c["priority"] == 1}
+    assert {"Internal-IP", "OS-Image", "Kernel-Version", "Container-Runtime"} <= wide

@@ -61,3 +61,21 @@ def test_wheel_ships_screens_inside_the_package(tmp_path: Path) -> None:
     assert not [n for n in names if n.startswith("screens/")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "kubeha-tui = kubeha_tui.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_sandbox_imports_nothing_from_the_product() -> None:
+    """The sandbox stands apart: its own serializers and printers, so it cannot share a bug."""
+    sandbox = CORE / "sandbox"
+    offenders = {
+        str(p.relative_to(ROOT)): m
+        for p in sandbox.rglob("*.py")
+        for m in imported_modules(p)
+        if m.split(".")[0] in {"kubeha_tui", "screens"} and not m.startswith("kubeha_tui.sandbox")
+    }
+    relative = {
+        str(p.relative_to(ROOT))
+        for p in sandbox.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > len(p.relative_to(sandbox).parts)
+    }
+    assert offenders == {} and relative == set()

@@ -1,4 +1,5 @@
-"""``kubeha-tui sandbox up|down`` with the installed command: a real cluster, only its own processes stopped."""
+"""``kubeha-tui sandbox up|down`` with the installed command: a real cluster, only its own
+processes stopped; and the sandbox fleet's own unit files checked against fleet's references."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.osds import health, osd_tree
 from kubeha_tui.fleet.client import FleetClient
 from kubeha_tui.kube.client import KubeClient
+from kubeha_tui.sandbox.fleet_registry import FleetRegistry
+from kubeha_tui.sandbox.fleet_server import APIError, decode_unit
+from kubeha_tui.sandbox.fleet_units import Unit, UnitOption, serialize, unit_hash
 from kubeha_tui.sandbox.procs import processes_mentioning
 
 EXE = str(Path(sys.executable).parent / "kubeha-tui")
@@ -86,3 +90,73 @@ def test_module_entry_point() -> None:
         env={**os.environ, "PYTHONPATH": ""}, cwd="/",
     )  # fmt: skip
     assert out.stdout.startswith("kubeha-tui ")
+
+
+# -- the sandbox fleet's own unit files, against fleet's and go-systemd's references -----
+
+SLEEP = (UnitOption("Service", "ExecStart", "/bin/sleep 100"),)
+INTERLEAVED = (
+    UnitOption("Unit", "Description", "Foo"),
+    UnitOption("Service", "ExecStart", "/usr/bin/sleep infinity"),
+    UnitOption("Unit", "BindsTo", "bar.service"),
+)
+
+
+@pytest.mark.parametrize("version", ["0.11.8", "1.0.0"])
+def test_unit_hash_is_fleets_reference_value(version: str) -> None:
+    """fleet's unit/unit_test.go TestUnitHash: ``[Service]\\nExecStart=/bin/sleep 100\\n``."""
+    assert unit_hash(SLEEP, version) == "1c6fb6f3684bafb0c173d8b8b957ceff031180c1"
+
+
+def test_unit_file_text_follows_the_go_systemd_each_fleetd_vendors() -> None:
+    """0.11.8's go-systemd starts a header at each section change; 1.0's groups sections
+    in first-seen order (go-systemd unit/serialize_test.go, "options are grouped")."""
+    assert serialize(INTERLEAVED, "0.11.8") == (
+        b"[Unit]\nDescription=Foo\n\n[Service]\nExecStart=/usr/bin/sleep infinity\n\n"
+        b"[Unit]\nBindsTo=bar.service\n"
+    )
+    assert serialize(INTERLEAVED, "1.0.0") == (
+        b"[Unit]\nDescription=Foo\nBindsTo=bar.service\n\n"
+        b"[Service]\nExecStart=/usr/bin/sleep infinity\n"
+    )
+    assert serialize((), "1.0.0") == b""
+
+
+@pytest.mark.parametrize(
+    ("value", "on_0_11", "on_1_0"),
+    [("true", True, True), ("TRUE", True, True), ("yes", False, True), ("1", False, True),
+     ("t", False, True), ("false", False, False)],
+)  # fmt: skip
+def test_global_truthiness_per_fleetd_version(value: str, on_0_11: bool, on_1_0: bool) -> None:
+    """job.Unit.IsGlobal: 0.11.8 compares with "true"; 1.0 takes isTruthyValue."""
+    opts = (*SLEEP, UnitOption("X-Fleet", "Global", value))
+    assert (
+        Unit("g.service", opts).is_global,
+        Unit("g.service", opts, version="1.0.0").is_global,
+    ) == (
+        on_0_11,
+        on_1_0,
+    )
+
+
+def test_fleetd_1_0_answers_options_grouped_as_stored() -> None:
+    """fleetd keeps the unit file text in etcd and parses it again on every read."""
+    old, new = FleetRegistry(), FleetRegistry(version="1.0.0")
+    for registry in (old, new):
+        registry.create(Unit("x.service", INTERLEAVED))
+    assert [o.section for o in old.units["x.service"].options] == ["Unit", "Service", "Unit"]
+    assert [o.section for o in new.units["x.service"].options] == ["Unit", "Unit", "Service"]
+    assert old.units["x.service"].hash != new.units["x.service"].hash
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b"", "EOF"), (b"[]", "json: cannot unmarshal array into Go value of type schema.Unit"),
+     (b'"x"', "json: cannot unmarshal string into Go value of type schema.Unit"),
+     (b'{"name": 1}', "json: cannot unmarshal number into Go value of type string"),
+     (b"{", "unexpected EOF"), (b"nope", "invalid character 'n' looking for beginning of value")],
+)  # fmt: skip
+def test_put_bodies_fleetd_cannot_decode(body: bytes, message: str) -> None:
+    with pytest.raises(APIError) as err:
+        decode_unit(body, "0.11.8")
+    assert (err.value.code, err.value.message) == (400, f"unable to decode body: {message}")

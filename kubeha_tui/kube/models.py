@@ -19,23 +19,65 @@ PROBLEM_STATUSES = {
 
 
 def pod_ready(pod: Obj) -> str:
+    """kubectl's READY: containers both ready and running, of the spec's containers."""
     statuses = pod.get("status", {}).get("containerStatuses") or []
     total = len(pod.get("spec", {}).get("containers") or [])
-    return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
+    ready = sum(1 for s in statuses if s.get("ready") and "running" in (s.get("state") or {}))
+    return f"{ready}/{total}"
+
+
+def _terminated(term: Obj, prefix: str = "") -> str:
+    if term.get("reason"):
+        return f"{prefix}{term['reason']}"
+    if term.get("signal"):
+        return f"{prefix}Signal:{term['signal']}"
+    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+
+
+def _init_status(pod: Obj) -> str:
+    """The first unfinished init container's reason (``Init:0/1``...), or ""."""
+    inits = pod.get("status", {}).get("initContainerStatuses") or []
+    for i, cs in enumerate(inits):
+        state = cs.get("state") or {}
+        term, waiting = state.get("terminated"), state.get("waiting") or {}
+        if term is not None and not term.get("exitCode"):
+            continue
+        if term is not None:
+            return _terminated(term, "Init:")
+        if waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{i}/{len(pod.get('spec', {}).get('initContainers') or [])}"
+    return ""
 
 
 def pod_status(pod: Obj) -> str:
-    """kubectl's STATUS: Terminating, a container's waiting/terminated reason, else the phase."""
-    if pod["metadata"].get("deletionTimestamp"):
-        return "Terminating"
+    """kubectl's STATUS (printPod): init progress, else the first container's waiting or
+    terminated reason, else the pod's reason or phase; Terminating while being deleted."""
     status = pod.get("status", {})
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        for phase in ("waiting", "terminated"):
-            reason = (state.get(phase) or {}).get("reason")
-            if reason:
-                return str(reason)
-    return str(status.get("reason") or status.get("phase") or "Unknown")
+    phase = str(status.get("phase") or "")
+    reason = _init_status(pod) or str(status.get("reason") or phase)
+    if not reason.startswith("Init:"):
+        running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            state = cs.get("state") or {}
+            if (state.get("waiting") or {}).get("reason"):
+                reason = str(state["waiting"]["reason"])
+            elif state.get("terminated") is not None:
+                reason = _terminated(state["terminated"])
+            elif cs.get("ready") and "running" in state:
+                running = True
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        if reason == "Completed" and running:
+            reason = "Running" if ready else "NotReady"
+    if pod["metadata"].get("deletionTimestamp"):
+        if status.get("reason") == "NodeLost":
+            return "Unknown"
+        if phase not in {"Succeeded", "Failed"}:
+            return "Terminating"
+    return reason
 
 
 def pod_restarts(pod: Obj) -> int:
@@ -86,10 +128,14 @@ class Pod:
     @property
     def problem(self) -> str:
         """ "failed", "warn" (not ready yet, restarting) or "" (healthy)."""
-        if self.status in PROBLEM_STATUSES:
+        reason = self.status.removeprefix("Init:")
+        failed_exit = reason.startswith("Signal:") or (
+            reason.startswith("ExitCode:") and reason != "ExitCode:0"
+        )
+        if reason in PROBLEM_STATUSES or failed_exit:
             return "failed"
         done, _, total = self.ready.partition("/")
-        if self.status == "Succeeded":
+        if self.status in {"Succeeded", "Completed"}:
             return ""
         if self.status != "Running" or done != total or self.restarts >= 5:
             return "warn"

@@ -11,7 +11,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from kubeha_tui.fleet.models import Machine, Unit, UnitOption, UnitState
+from kubeha_tui.sandbox.fleet_units import (
+    Machine,
+    Unit,
+    UnitOption,
+    UnitState,
+    before_1_0,
+    grouped,
+)
 
 STEP_UP = {"": "loaded", "inactive": "loaded", "loaded": "launched"}
 RANK = {"": 0, "inactive": 0, "loaded": 1, "launched": 2}
@@ -88,8 +95,13 @@ class FleetRegistry:
             return self.units.get(name)
 
     def create(self, unit: Unit) -> None:
+        """Store the unit as fleetd does: its file text, read back when asked for, so
+        fleetd 1.0 answers with the options grouped by section."""
+        options = unit.options if before_1_0(self.version) else grouped(unit.options)
         with self.lock:
-            self.units[unit.name] = replace(unit, current_state="", machine_id="")
+            self.units[unit.name] = replace(
+                unit, options=options, current_state="", machine_id="", version=self.version
+            )
 
     def set_desired(self, name: str, state: str) -> None:
         with self.lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import fnmatch
 import json
 import logging
 import posixpath
@@ -17,13 +18,14 @@ import signal
 import socketserver
 import struct
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from kubeha_tui.fleet.models import Unit
 from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_large, seed_stack
+from kubeha_tui.sandbox.fleet_units import Unit, unit_from_json
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +143,43 @@ def validate_name(name: str) -> None:
 
 
 def validate_options(unit: Unit) -> None:
-    fleet = {o.name for o in unit.options if o.section == "X-Fleet"}
-    if "MachineID" in fleet and "Conflicts" in fleet:
-        raise APIError(400, "MachineID cannot be used with Conflicts")
-    if "MachineID" in fleet and unit.is_global:
-        raise APIError(400, "MachineID cannot be used with Global")
-    if unit.is_global and "Conflicts" in fleet:
-        raise APIError(400, "Global cannot be used with Conflicts")
+    """fleet's api.ValidateOptions (api/units.go), in its order."""
+    conflicts, peers = set(unit.conflicts), set(unit.peers)
+    for peer in sorted(peers):
+        for conflict in sorted(conflicts):
+            if fnmatch.fnmatchcase(peer, conflict):
+                raise APIError(
+                    400, f'unresolvable requirements: peer "{peer}" matches conflict "{conflict}"'
+                )
+    target = bool(unit.required_target)
+    pairs = [
+        (target and bool(peers), "MachineID cannot be used with Peers"),
+        (target and bool(conflicts), "MachineID cannot be used with Conflicts"),
+        (target and unit.is_global, "MachineID cannot be used with Global"),
+        (unit.is_global and bool(peers), "Global cannot be used with Peers"),
+        (unit.is_global and bool(conflicts), "Global cannot be used with Conflicts"),
+    ]
+    for refused, message in pairs:
+        if refused:
+            raise APIError(400, message)
+
+
+def decode_unit(body: bytes, version: str) -> Unit:
+    """The PUT body as fleetd's json.Decoder reads it, errors in Go's words."""
+    if not body.strip():
+        raise APIError(400, "unable to decode body: EOF")
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(exc.doc.rstrip()):
+            why = "unexpected EOF"
+        else:
+            why = f"invalid character {exc.doc[exc.pos]!r} looking for beginning of value"
+        raise APIError(400, f"unable to decode body: {why}") from None
+    try:
+        return replace(unit_from_json(doc), version=version)
+    except ValueError as exc:
+        raise APIError(400, f"unable to decode body: {exc}") from None
 
 
 class FleetAPI:
@@ -254,17 +286,7 @@ class FleetAPI:
             raise APIError(415, f"expected 1 Content-Type, got {len(types)}")
         if types[0].split(";")[0].strip() != "application/json":
             raise APIError(415, "only acceptable Content-Type is application/json")
-        try:
-            doc = json.loads(body or b"null")
-            if doc is None:
-                doc = {}
-            if not isinstance(doc, dict):
-                raise ValueError(
-                    f"json: cannot unmarshal {type(doc).__name__} into Go value of type schema.Unit"
-                )
-            unit = Unit.from_json(doc)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise APIError(400, f"unable to decode body: {exc}") from None
+        unit = decode_unit(body, self.registry.version)
         unit_name = unit.name or name
         if unit_name != name:
             raise APIError(
