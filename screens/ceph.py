@@ -148,7 +148,9 @@ class CephScreen(TabbedTableScreen):
         checks = clean("".join(f"\n  {c}" for c in snap.checks))
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
         self.query_one("#ceph-health", Static).update(
-            Text.assemble((clean(snap.health), f"bold {style}"), (f"  via {clean(snap.via)}", "dim"), checks)
+            Text.assemble(
+                (clean(snap.health), f"bold {style}"), (f"  via {clean(snap.via)}", "dim"), checks
+            )
         )
         self.query_one("#ceph-pgs", Static).update(plain(f"PGs: {snap.pgs.text()}"))
         select = self.query_one("#ceph-pool", Select)

@@ -1,5 +1,5 @@
 """Every call the Doctor makes into Ceph, through the Ceph package's public functions
-and CephService's public methods only: one small module to re-point when Ceph moves
+and the Ceph backend seam (CephBackend) only: one small module to re-point when Ceph moves
 behind another seam."""
 
 from __future__ import annotations
@@ -7,18 +7,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.images import Image, UnlockResult, image_details, unlock
 from kubeha_tui.ceph.osds import Step, osd_tree, remove_osd
 from kubeha_tui.errors import ServiceError
 
 
-def read_image(ceph: CephService, pool: str, name: str) -> Image:
+def read_image(ceph: CephBackend, pool: str, name: str) -> Image:
     """Lockers and watchers of one image, read now."""
     return image_details(ceph, pool, name)
 
 
-def health_summary(ceph: CephService) -> tuple[str, ...]:
+def health_summary(ceph: CephBackend) -> tuple[str, ...]:
     """Jewel's health summary strings (it has no check codes); () on Luminous+."""
     doc = ceph.json({"prefix": "health", "detail": "detail"}) or {}
     if doc.get("checks"):
@@ -27,14 +27,14 @@ def health_summary(ceph: CephService) -> tuple[str, ...]:
 
 
 def fenced_unlock(
-    ceph: CephService, pool: str, name: str, client: str, cookie: str, *, force: bool = False
+    ceph: CephBackend, pool: str, name: str, client: str, cookie: str, *, force: bool = False
 ) -> UnlockResult:
     """The Ceph screen's unlock: the client is blocklisted before its lock is broken."""
     return unlock(ceph, pool, name, client, cookie, force=force)
 
 
 def remove_host_osds(
-    ceph: CephService, host: str, ids: list[int], *, force: bool, cancel: threading.Event
+    ceph: CephBackend, host: str, ids: list[int], *, force: bool, cancel: threading.Event
 ) -> Iterator[Step]:
     """The guided removal of each OSD in turn (each waits for the PGs), then the host
     bucket once empty; OSDs already gone are skipped, so a rerun goes on where it stopped."""
@@ -56,7 +56,7 @@ def remove_host_osds(
         yield from remove_bucket(ceph, host)
 
 
-def remove_bucket(ceph: CephService, host: str) -> Iterator[Step]:
+def remove_bucket(ceph: CephBackend, host: str) -> Iterator[Step]:
     tree = osd_tree(ceph)
     if host not in tree.hosts:
         yield Step(f"host bucket {host} is already gone", done=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from kubeha_tui.ceph.connection import CephService
+from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.images import Image
 from kubeha_tui.ceph.service import CephSnapshot
 from kubeha_tui.errors import ServiceError
@@ -95,7 +95,7 @@ def _pod_status(snap: KubeSnapshot, key: PodKey) -> str:
 
 
 def observe(
-    base: Observation, kube_client: KubeClient | None, ceph_service: CephService | None
+    base: Observation, kube_client: KubeClient | None, ceph_service: CephBackend | None
 ) -> Observation:
     """``base`` (the snapshots, or why not) plus the extras read now; a failed extra is left out."""
     kube, ceph = base.kube, base.ceph
