@@ -170,6 +170,8 @@ class UnlockScreen(ReportsWorkerErrors, ModalScreen["tuple[Locker, bool] | None"
 
     @on(OptionList.OptionHighlighted)
     def _update(self) -> None:
+        if not self.query("#break"):  # highlighted while the dialog is still mounting
+            return
         lk = self.selected()
         self.query_one("#break", Button).disabled = lk.alive
         self.query_one("#force", Button).disabled = not lk.alive

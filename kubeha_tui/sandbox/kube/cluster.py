@@ -209,10 +209,8 @@ def ceph_lockers(conf: Path, client_id: str = "admin") -> LockCheck:
                     state["cluster"].open_ioctx(pool) as ioctx,
                     rbd.Image(ioctx, image, read_only=True) as img,
                 ):
-                    return tuple(
-                        str(cookie)
-                        for _client, cookie, _addr in img.list_lockers().get("lockers", [])
-                    )
+                    held = img.list_lockers() or {}  # [] when there is no lock at all
+                    return tuple(str(cookie) for _client, cookie, _addr in held.get("lockers", []))
             except (rados.Error, rbd.Error) as exc:
                 if not isinstance(exc, (rados.ObjectNotFound, rbd.ImageNotFound)):
                     state.pop("cluster", None)
