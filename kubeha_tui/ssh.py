@@ -25,11 +25,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from kubeha_tui.config import DEFAULT_SSH_USER, SSHTarget, parse_ssh_target
 from kubeha_tui.errors import ServiceError
+
+if TYPE_CHECKING:  # paramiko takes 0.25 s to import: loaded by the first connection
+    import paramiko
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class HostSpec:
 
 def resolve_host(target: SSHTarget, ssh_config: Path | None = None) -> HostSpec:
     """Apply ``~/.ssh/config`` to a target; explicit user and port win."""
+    import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
     path = ssh_config or Path("~/.ssh/config").expanduser()
     cfg = paramiko.SSHConfig.from_path(str(path)) if path.exists() else paramiko.SSHConfig()
     found = cfg.lookup(target.host)
@@ -118,8 +122,11 @@ class SSHOptions:
         return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
 
 
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Unknown host: refuse with the fingerprint, or record it when allowed."""
+class _HostKeyPolicy:
+    """Unknown host: refuse with the fingerprint, or record it when allowed.
+
+    paramiko's MissingHostKeyPolicy interface (it only calls ``missing_host_key``),
+    not a subclass, so that paramiko is imported by the first connection only."""
 
     def __init__(self, path: Path, accept_new: bool) -> None:
         self.path, self.accept_new = path, accept_new
@@ -180,12 +187,15 @@ class SSHSession:
     # -- connecting ------------------------------------------------------------
 
     def _open(self, spec: HostSpec, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+        import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
         opts = self.options
         client = paramiko.SSHClient()
         path = opts.known_hosts_path
         if path.exists():
             client.load_host_keys(str(path))
-        client.set_missing_host_key_policy(_HostKeyPolicy(path, opts.accept_new_host_key))
+        policy = _HostKeyPolicy(path, opts.accept_new_host_key)
+        client.set_missing_host_key_policy(policy)  # type: ignore[arg-type]  # duck-typed
         keys = [opts.identity] if opts.identity else list(spec.identity_files)
         keys = [os.path.expanduser(k) for k in keys]
         for key in keys:
@@ -253,6 +263,8 @@ class SSHSession:
     def _channel(
         self, client: paramiko.SSHClient, kind: str, dest: tuple[str, int] | None = None
     ) -> paramiko.Channel:
+        import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
         transport = client.get_transport()
         if transport is None or not transport.is_active():
             raise SSHError("connection closed")
@@ -416,6 +428,8 @@ class LocalForward:
 
 def pump(conn: socket.socket, chan: paramiko.Channel, stop: threading.Event) -> None:
     """Copy bytes both ways until both directions reached EOF, honouring half-close."""
+    import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
     open_in, open_out = True, True  # conn -> chan, chan -> conn
     try:
         while (open_in or open_out) and not stop.is_set():

@@ -1,4 +1,9 @@
-"""KubehaApp: one screen per area (MODES), the backend polls, keys and palette."""
+"""KubehaApp: one screen per area (MODES), the backend polls, keys and palette.
+
+The first frame comes first: the screens are imported when first shown, and the
+services (with the kubernetes and paramiko packages behind them) are built in a worker
+once that frame is on the terminal; the polls start from there.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -22,19 +30,55 @@ from textual.worker import Worker, WorkerState
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Pollable
-from kubeha_tui.services import Services, build_services
 from kubeha_tui.status import BACKENDS, BackendStatus
 
-from .areas import ClusterScreen
 from .base import AreaScreen
-from .ceph import CephScreen
-from .fleet import FleetScreen
 from .help import HelpScreen, key_table
-from .kube import KubeScreen
 from .messages import BackendPolled, SSHStateChanged
-from .wizard import WizardScreen
+
+if TYPE_CHECKING:
+    from kubeha_tui.services import Services
 
 log = logging.getLogger(__name__)
+
+
+# Each screen module (and the backend modules it uses) is imported when first shown.
+def _cluster_screen() -> Screen[None]:
+    from .areas import ClusterScreen  # noqa: PLC0415 - see above
+
+    return ClusterScreen()
+
+
+def _fleet_screen() -> Screen[None]:
+    from .fleet import FleetScreen  # noqa: PLC0415
+
+    return FleetScreen()
+
+
+def _kube_screen() -> Screen[None]:
+    from .kube import KubeScreen  # noqa: PLC0415
+
+    return KubeScreen()
+
+
+def _ceph_screen() -> Screen[None]:
+    from .ceph import CephScreen  # noqa: PLC0415
+
+    return CephScreen()
+
+
+def _wizard_screen() -> Screen[None]:
+    from .wizard import WizardScreen  # noqa: PLC0415
+
+    return WizardScreen()
+
+
+@dataclass
+class ServicesBuilt(Message):
+    """The backend services were built (in a worker, after the first frame)."""
+
+    services: Services
+
 
 SCREEN_TITLES = {
     "cluster": "Cluster",
@@ -56,11 +100,11 @@ class KubehaApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
     MODES = {
-        "cluster": ClusterScreen,
-        "fleet": FleetScreen,
-        "kube": KubeScreen,
-        "ceph": CephScreen,
-        "wizard": WizardScreen,
+        "cluster": _cluster_screen,
+        "fleet": _fleet_screen,
+        "kube": _kube_screen,
+        "ceph": _ceph_screen,
+        "wizard": _wizard_screen,
     }
     BINDINGS = [
         *(
@@ -115,21 +159,55 @@ class KubehaApp(App[None]):
         self.hangup = hangup or (lambda: os._exit(129))
         self.settings = settings
         self.read_only = settings.read_only
-        self.services = services or build_services(settings, self._ssh_state_from_thread)
+        self._services = services  # built after the first frame unless given
         self._wakeups: dict[str, threading.Event] = {}
         self._stopping = threading.Event()
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
         initial = {name: BackendStatus(name) for name in BACKENDS}
-        if self.services.ssh:
+        if settings.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
         self.set_reactive(KubehaApp.backends, initial)
 
+    @property
+    def services(self) -> Services:
+        """The backend services; built here, on the UI thread, only if asked for before
+        the worker that builds them after the first frame has finished."""
+        if self._services is None:
+            self._services = self._build_services()
+        return self._services
+
+    def _build_services(self) -> Services:
+        from kubeha_tui.services import build_services  # noqa: PLC0415 - 0.3 s of imports
+
+        return build_services(self.settings, self._ssh_state_from_thread)
+
     # -- lifecycle -------------------------------------------------------------
 
-    def on_load(self) -> None:
-        # One long-lived poller thread per backend; they connect and fetch while
-        # Textual is still building the screens.
-        for name, service in self.services.by_name().items():
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: now import, build and connect."""
+        if self._services is not None:
+            self._start_polls(self._services)
+            return
+        self.run_worker(
+            lambda: self.post_message(ServicesBuilt(self._build_services())),
+            name="build services",
+            group="services",
+            thread=True,
+            exit_on_error=False,
+        )
+
+    @on(ServicesBuilt)
+    def _services_built(self, message: ServicesBuilt) -> None:
+        if self._services is None:
+            self._services = message.services
+        else:  # built meanwhile on the UI thread: that one is in use
+            message.services.close()
+        if not self._stopping.is_set():
+            self._start_polls(self._services)
+
+    def _start_polls(self, services: Services) -> None:
+        """One long-lived poller thread per backend."""
+        for name, service in services.by_name().items():
             self._wakeups[name] = threading.Event()
             self.run_worker(
                 partial(self._poll_loop, name, service),
@@ -147,20 +225,24 @@ class KubehaApp(App[None]):
         loop.add_signal_handler(signal.SIGHUP, self._hung_up)
 
     def _hung_up(self) -> None:
-        self.services.remove_secrets()  # the exit that follows runs no cleanup
+        if self._services is not None:
+            self._services.remove_secrets()  # the exit that follows runs no cleanup
         self.hangup()
 
     def on_unmount(self) -> None:
         self._stopping.set()
         for wakeup in self._wakeups.values():
             wakeup.set()
-        self.services.close()
+        if self._services is not None:
+            self._services.close()
 
     # -- polls: thread workers that only post messages ------------------------------
 
     def poll(self, name: str) -> None:
-        """Poll one backend now (or right after the poll under way)."""
-        self._wakeups[name].set()
+        """Poll one backend now (or right after the poll under way); before the polls
+        started, nothing (the first poll is on its way)."""
+        if name in self._wakeups:
+            self._wakeups[name].set()
 
     def _poll_loop(self, name: str, service: Pollable) -> None:
         """Thread: poll, post what came back, wait (less after a wake-up), again.

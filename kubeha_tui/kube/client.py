@@ -15,15 +15,16 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.ssh import LocalForward, SSHSession
+
+if TYPE_CHECKING:  # the package takes 0.4 s to import: loaded by the first request, in a worker
+    from kubernetes import client as k8s
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ class KubeClient:
             return STACK_API_SERVER
 
     def _configuration(self) -> k8s.Configuration:
+        from kubernetes import client as k8s  # noqa: PLC0415 - see TYPE_CHECKING above
+        from kubernetes import config as k8s_config  # noqa: PLC0415
+
         cfg = k8s.Configuration()
         if self.server:
             cfg.host = self.server
@@ -169,6 +173,8 @@ class KubeClient:
     def api(self) -> k8s.ApiClient:
         with self._lock:
             if self._api is None:
+                from kubernetes import client as k8s  # noqa: PLC0415 - see TYPE_CHECKING above
+
                 self._api = k8s.ApiClient(self._configuration())
             return self._api
 
