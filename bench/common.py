@@ -24,3 +24,13 @@ def report(name: str, ours: float, baseline: float, target: float, what: str) ->
     print(f"{name}: {what}: ours {ours * 1000:.1f} ms, baseline {baseline * 1000:.1f} ms, "
           f"ratio {ratio:.2f}x ({verdict} target <= {target}x)")  # fmt: skip
     return ratio <= target
+
+
+def percentiles(samples: list[float]) -> str:
+    """``p50 .. ms, p95 .. ms, p99 .. ms`` of samples in seconds (nearest rank)."""
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+    return ", ".join(f"p{int(q * 100)} {rank(q) * 1000:.1f} ms" for q in (0.5, 0.95, 0.99))

@@ -25,13 +25,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import paramiko
+from typing import TYPE_CHECKING, Any
 
 from kubeha_tui import known_hosts
 from kubeha_tui.config import DEFAULT_SSH_USER, ConfigError, SSHTarget, parse_ssh_target
 from kubeha_tui.errors import ServiceError
+
+if TYPE_CHECKING:  # paramiko takes 0.25 s to import: loaded by the first connection
+    import paramiko
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class HostSpec:
 
 def resolve_host(target: SSHTarget, ssh_config: Path | None = None) -> HostSpec:
     """Apply ``~/.ssh/config`` to a target; explicit user and port win."""
+    import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
     path = ssh_config or Path("~/.ssh/config").expanduser()
     cfg = paramiko.SSHConfig.from_path(str(path)) if path.exists() else paramiko.SSHConfig()
     found = cfg.lookup(target.host)
@@ -125,10 +128,13 @@ class HostKeyRevoked(SSHError):
     pass
 
 
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+class _HostKeyPolicy:
     """Every host key is checked here, against known_hosts read as OpenSSH reads it:
     revoked or changed keys are refused, unknown ones refused with their fingerprint
-    or recorded when allowed. ``verified`` says the host proved who it is."""
+    or recorded when allowed. ``verified`` says the host proved who it is.
+
+    paramiko's MissingHostKeyPolicy interface (it only calls ``missing_host_key``),
+    not a subclass, so that paramiko is imported by the first connection only."""
 
     def __init__(self, path: Path, accept_new: bool) -> None:
         self.path, self.accept_new = path, accept_new
@@ -188,6 +194,8 @@ def _transport_factory(preferred: list[str]) -> Callable[..., paramiko.Transport
     ]
 
     def factory(sock: Any, **kw: Any) -> paramiko.Transport:
+        import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
         transport = paramiko.Transport(sock, **kw)
         options = transport.get_security_options()
         offered = list(options.key_types)
@@ -200,6 +208,8 @@ def _transport_factory(preferred: list[str]) -> Callable[..., paramiko.Transport
 
 def agent_keys() -> str:
     """What the agent offers, for an authentication failure message."""
+    import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
     if not os.environ.get("SSH_AUTH_SOCK"):
         return "no ssh-agent (SSH_AUTH_SOCK is not set)"
     try:
@@ -267,11 +277,13 @@ class SSHSession:
     # -- connecting ------------------------------------------------------------
 
     def _open(self, spec: HostSpec, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+        import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
         opts = self.options
         client = paramiko.SSHClient()
         path = opts.known_hosts_path
         policy = _HostKeyPolicy(path, opts.accept_new_host_key)
-        client.set_missing_host_key_policy(policy)  # no keys loaded: the policy sees all
+        client.set_missing_host_key_policy(policy)  # type: ignore[arg-type]  # duck-typed; no keys loaded: the policy sees all
         name = known_hosts_name(spec.hostname, spec.port)
         factory = _transport_factory(known_hosts.known_types(policy.entries, name))
         keys = [opts.identity] if opts.identity else list(spec.identity_files)
@@ -337,6 +349,8 @@ class SSHSession:
     def _channel(
         self, client: paramiko.SSHClient, kind: str, dest: tuple[str, int] | None = None
     ) -> paramiko.Channel:
+        import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
         transport = client.get_transport()
         if transport is None or not transport.is_active():
             raise SSHError("connection closed")
@@ -508,6 +522,8 @@ def splice(local: socket.socket, chan: paramiko.Channel) -> None:
     The local end belongs to a protocol client (HTTP, WebSocket) for which closing
     its socket means it is done, so no half-close is kept open for it.
     """
+    import paramiko  # noqa: PLC0415 - see TYPE_CHECKING above
+
     watched: list[Any] = [local, chan]
     try:
         while True:

@@ -1,4 +1,9 @@
-"""KubehaApp: one screen per area (MODES), the backend polls, keys and palette."""
+"""KubehaApp: one screen per area (MODES), the backend polls, keys and palette.
+
+The first frame comes first: the screens are imported when first shown, and the
+services (with the kubernetes and paramiko packages behind them) are built in a worker
+once that frame is on the terminal; the polls start from there.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -22,21 +30,57 @@ from textual.screen import Screen
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Pollable
-from kubeha_tui.services import Services, build_services
 from kubeha_tui.status import BACKENDS, BackendStatus
 
-from .areas import ClusterScreen
 from .base import AreaScreen
-from .ceph import CephScreen
-from .fleet import FleetScreen
 from .help import HelpScreen, key_table
-from .kube import KubeScreen
 from .messages import BackendPolled, SSHStateChanged
 from .plain import clean
-from .wizard import WizardScreen
 from .workers import ReportsWorkerErrors
 
+if TYPE_CHECKING:
+    from kubeha_tui.services import Services
+
 log = logging.getLogger(__name__)
+
+
+# Each screen module (and the backend modules it uses) is imported when first shown.
+def _cluster_screen() -> Screen[None]:
+    from .areas import ClusterScreen  # noqa: PLC0415 - see above
+
+    return ClusterScreen()
+
+
+def _fleet_screen() -> Screen[None]:
+    from .fleet import FleetScreen  # noqa: PLC0415
+
+    return FleetScreen()
+
+
+def _kube_screen() -> Screen[None]:
+    from .kube import KubeScreen  # noqa: PLC0415
+
+    return KubeScreen()
+
+
+def _ceph_screen() -> Screen[None]:
+    from .ceph import CephScreen  # noqa: PLC0415
+
+    return CephScreen()
+
+
+def _wizard_screen() -> Screen[None]:
+    from .wizard import WizardScreen  # noqa: PLC0415
+
+    return WizardScreen()
+
+
+@dataclass
+class ServicesBuilt(Message):
+    """The backend services were built (in a worker, after the first frame)."""
+
+    services: Services
+
 
 SCREEN_TITLES = {
     "cluster": "Cluster",
@@ -61,11 +105,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
     MODES = {
-        "cluster": ClusterScreen,
-        "fleet": FleetScreen,
-        "kube": KubeScreen,
-        "ceph": CephScreen,
-        "wizard": WizardScreen,
+        "cluster": _cluster_screen,
+        "fleet": _fleet_screen,
+        "kube": _kube_screen,
+        "ceph": _ceph_screen,
+        "wizard": _wizard_screen,
     }
     BINDINGS = [
         *(
@@ -124,25 +168,59 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self._test_crash_key = os.environ.get(TEST_CRASH_ENV, "")
         self.settings = settings
         self.read_only = settings.read_only
-        self.services = services or build_services(settings, self._ssh_state_from_thread)
+        self._services = services  # built after the first frame unless given
         self._wakeups: dict[str, threading.Event] = {}
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._watchdog: threading.Timer | None = None
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
         initial = {name: BackendStatus(name) for name in BACKENDS}
-        if self.services.ssh:
+        if settings.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
         self.set_reactive(KubehaApp.backends, initial)
 
+    @property
+    def services(self) -> Services:
+        """The backend services; built here, on the UI thread, only if asked for before
+        the worker that builds them after the first frame has finished."""
+        if self._services is None:
+            self._services = self._build_services()
+        return self._services
+
+    def _build_services(self) -> Services:
+        from kubeha_tui.services import build_services  # noqa: PLC0415 - 0.3 s of imports
+
+        return build_services(self.settings, self._ssh_state_from_thread)
+
     # -- lifecycle -------------------------------------------------------------
 
-    def on_load(self) -> None:
-        # One long-lived poller thread per backend; they connect and fetch while
-        # Textual is still building the screens. Daemon threads of our own, not
-        # workers: Textual's executor would wait for them at exit, and a crash that
-        # skips on_unmount left the process alive on a blank screen.
-        for name, service in self.services.by_name().items():
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: now import, build and connect."""
+        if self._services is not None:
+            self._start_polls(self._services)
+            return
+        self.run_worker(
+            lambda: self.post_message(ServicesBuilt(self._build_services())),
+            name="build services",
+            group="services",
+            thread=True,
+            exit_on_error=False,
+        )
+
+    @on(ServicesBuilt)
+    def _services_built(self, message: ServicesBuilt) -> None:
+        if self._services is None:
+            self._services = message.services
+        else:  # built meanwhile on the UI thread: that one is in use
+            message.services.close()
+        if not self._stopping.is_set():
+            self._start_polls(self._services)
+
+    def _start_polls(self, services: Services) -> None:
+        """One long-lived poller thread per backend. Daemon threads of our own, not
+        workers: Textual's executor would wait for them at exit, and a crash that
+        skips on_unmount left the process alive on a blank screen."""
+        for name, service in services.by_name().items():
             self._wakeups[name] = threading.Event()
             thread = threading.Thread(
                 target=self._poll_loop, args=(name, service), name=f"poll {name}", daemon=True
@@ -159,7 +237,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
 
     def _hung_up(self) -> None:
         self.stop_polls()
-        self.services.remove_secrets()  # the exit that follows runs no cleanup
+        if self._services is not None:
+            self._services.remove_secrets()  # the exit that follows runs no cleanup
         self.hangup()
 
     def _terminated(self) -> None:
@@ -174,7 +253,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
 
     def on_unmount(self) -> None:
         self.stop_polls()
-        self.services.close()
+        if self._services is not None:
+            self._services.close()
 
     def _arm_watchdog(self, code: int) -> None:
         """If the normal shutdown does not end the process in EXIT_GRACE seconds (a thread
@@ -184,7 +264,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
 
         def expire() -> None:
             log.error("shutdown did not finish in %.0f s: exiting hard (%d)", EXIT_GRACE, code)
-            self.services.remove_secrets()
+            if self._services is not None:
+                self._services.remove_secrets()
             logging.shutdown()
             self.hard_exit(code)
 
@@ -222,8 +303,10 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     # -- polls: thread workers that only post messages ------------------------------
 
     def poll(self, name: str) -> None:
-        """Poll one backend now (or right after the poll under way)."""
-        self._wakeups[name].set()
+        """Poll one backend now (or right after the poll under way); before the polls
+        started, nothing (the first poll is on its way)."""
+        if name in self._wakeups:
+            self._wakeups[name].set()
 
     def _poll_loop(self, name: str, service: Pollable) -> None:
         """Thread: poll, post what came back, wait (less after a wake-up), again.

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable
 
-from kubeha_tui.fleet.client import FleetSnapshot
-from kubeha_tui.kube.models import Pod, Service
-from kubeha_tui.kube.service import KubeSnapshot
-
 from .base import AreaScreen
-from .fleet import unit_rows
 from .kube_rows import RowCache
 from .tables import FastTable, Row, table
 from .widgets import BackendLine
+
+if TYPE_CHECKING:
+    from kubeha_tui.kube.models import Pod, Service
 
 CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
 CLUSTER_POD_COLUMNS = ("NAMESPACE", "NAME", "STATUS")
@@ -45,7 +45,9 @@ class ClusterScreen(AreaScreen):
     )
 
     def compose_body(self) -> ComposeResult:
-        with Container(id="panes"):
+        # Laid out for the terminal's width at once: a class set later restyles every pane.
+        wide = "wide" if self.app.size.width >= WIDE_AT else ""
+        with Container(id="panes", classes=wide):
             yield Pane("Fleet units", "fleet", table("cluster-units", CLUSTER_UNIT_COLUMNS))
             yield Pane("Pods", "kube", table("cluster-pods", CLUSTER_POD_COLUMNS))
             yield Pane("Services", "kube", table("cluster-services", CLUSTER_SERVICE_COLUMNS))
@@ -62,6 +64,15 @@ class ClusterScreen(AreaScreen):
         self._data_changed(getattr(self.app, "data", {}))
 
     def _data_changed(self, data: dict[str, object]) -> None:
+        if not data:
+            return
+        # Imported with the first data, not before the first frame (the services that
+        # make the snapshots have loaded these modules by then).
+        from kubeha_tui.fleet.client import FleetSnapshot  # noqa: PLC0415
+        from kubeha_tui.kube.service import KubeSnapshot  # noqa: PLC0415
+
+        from .fleet import unit_rows  # noqa: PLC0415
+
         snap = data.get("fleet")
         if isinstance(snap, FleetSnapshot) and self.is_current:
             rows = [

@@ -21,19 +21,20 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import urllib3
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from urllib3.exceptions import MaxRetryError
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.ssh import SSHError, SSHSession
 
 from .transport import SSHDialError, dial_tls, ssh_dial, tcp_dial, use_dial
+
+if TYPE_CHECKING:  # the package takes 0.4 s to import: loaded by the first request, in a worker
+    from kubernetes import client as k8s
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,8 @@ class KubeClient:
         return STACK_API_SERVER
 
     def _load_kubeconfig(self, cfg: k8s.Configuration) -> None:
+        from kubernetes import config as k8s_config  # noqa: PLC0415
+
         paths = kubeconfig_paths(self.kubeconfig)
         for path in paths:
             check_kubeconfig(path)
@@ -284,6 +287,9 @@ class KubeClient:
         self.namespace = (active or {}).get("context", {}).get("namespace") or "default"
 
     def _configuration(self) -> k8s.Configuration:
+        from kubernetes import client as k8s  # noqa: PLC0415 - see TYPE_CHECKING above
+        from kubernetes import config as k8s_config  # noqa: PLC0415
+
         cfg = k8s.Configuration()
         if self.server:
             cfg.host = self.server
@@ -297,6 +303,8 @@ class KubeClient:
         return cfg
 
     def api(self) -> k8s.ApiClient:
+        from kubernetes import client as k8s  # noqa: PLC0415 - see TYPE_CHECKING above
+
         with self._lock:
             if self._api is None:
                 api = k8s.ApiClient(self._configuration())

@@ -12,14 +12,16 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes import client as k8s
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import NewConnectionError
 
 from kubeha_tui.ssh import SSHError, SSHSession
+
+if TYPE_CHECKING:  # the kubernetes package takes 0.4 s to import; annotations only
+    from kubernetes import client as k8s
 
 Dial = Callable[[str, int, float | None], socket.socket]  # (host, port, timeout) -> socket
 

@@ -1,0 +1,60 @@
+"""The first frame comes first: no backend library is imported before it, and the services
+are built (and the polls started) only once it is on the terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from textual import events
+from textual.message import Message
+
+from kubeha_tui.config import Settings
+from kubeha_tui.screens.app import KubehaApp, ServicesBuilt
+from kubeha_tui.screens.messages import BackendPolled
+
+from .support.ui import until
+
+HEAVY = ("kubernetes", "paramiko", "rados", "rbd")
+
+
+def test_the_app_and_its_first_screen_load_no_backend_library(tmp_path: Path) -> None:
+    code = f"""
+import sys
+import kubeha_tui.cli
+from kubeha_tui.config import Settings, SSHTarget
+from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.areas import ClusterScreen
+KubehaApp(Settings(ssh=SSHTarget("127.0.0.1", "core", 22)))
+ClusterScreen()
+print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+"""
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd="/", env=env)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+async def test_services_are_built_after_the_first_frame_then_polled(tmp_path: Path) -> None:
+    settings = Settings(
+        fleet_endpoint=f"unix://{tmp_path}/no-fleet.sock",
+        kube_server="http://127.0.0.1:9",
+        ceph_conf=str(tmp_path / "none.conf"),
+    )
+    seen: list[Message] = []
+    app = KubehaApp(settings)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                {m.status.name for m in seen if isinstance(m, BackendPolled)}
+                >= {"fleet", "kube", "ceph"}
+            ),
+            what="every backend polled",
+        )
+        kinds = [type(m) for m in seen]
+        ready, built = kinds.index(events.Ready), kinds.index(ServicesBuilt)
+        first_poll = kinds.index(BackendPolled)
+        assert ready < built < first_poll
+        assert {s.state for s in app.backends.values()} == {"unreachable"}
