@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Terminal console for the Kubernetes-HA stack: fleet, Kubernetes and Ceph.",
-        epilog=f"Subcommand: {PROG} sandbox up|down --dir DIR (a local cluster for trying it out).",
+        epilog=f"Subcommands: {PROG} sandbox up|down --dir DIR (a local cluster for trying it "
+        f"out); {PROG} node-install [--ssh USER@HOST] (the node image and /opt/bin/{PROG}).",
     )
     for opt in OPTIONS:
         flag = "--" + opt.key.replace("_", "-")
@@ -125,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
         return sandbox_main(argv[1:])
+    if argv[:1] == ["node-install"]:
+        from kubeha_tui import node_install  # noqa: PLC0415 - paramiko only when used
+
+        return node_install.main(argv[1:], PROG, __version__)
     parser = build_parser()
     args = parser.parse_args(argv)
     flags = {o.key: getattr(args, o.key) for o in OPTIONS}
