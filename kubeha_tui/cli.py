@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Terminal console for the Kubernetes-HA stack: fleet, Kubernetes and Ceph.",
         epilog=(
             f"Subcommands: {PROG} doctor [FLAGS] [--json] (diagnose, no TUI); {PROG} sandbox "
-            "up|down|break|heal --dir DIR (a local cluster for trying it out)."
+            "up|down|break|heal --dir DIR (a local cluster for trying it out); "
+            f"{PROG} node-install [--ssh USER@HOST] (the node image and /opt/bin/{PROG})."
         ),
     )
     for opt in OPTIONS:
@@ -225,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sandbox_main(argv[1:])
     if argv[:1] == ["doctor"]:
         return doctor_main(argv[1:])
+    if argv[:1] == ["node-install"]:
+        from kubeha_tui import node_install  # noqa: PLC0415 - paramiko only when used
+
+        return node_install.main(argv[1:], PROG, __version__)
     parser = build_parser()
     args = parser.parse_args(argv)
     flags = {o.key: getattr(args, o.key) for o in OPTIONS}
