@@ -49,7 +49,7 @@ POLL_EVERY = {
     "kube": 5.0,
     "ceph": 5.0,
 }  # seconds between polls of a connected backend
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 4.0  # seconds: a backend that comes back is seen within a few seconds
 
 
 class KubehaApp(App[None]):

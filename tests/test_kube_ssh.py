@@ -8,6 +8,8 @@ import base64
 import http.server
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -19,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from kubeha_tui.config import SSHTarget
+from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.kube.service import KubeService, KubeSnapshot
 from kubeha_tui.sandbox.sshd import Sshd
+from kubeha_tui.screens.app import BACKOFF_MAX
 from kubeha_tui.ssh import SSHOptions, SSHSession
 
 from .support.waiting import wait_for
@@ -172,4 +176,101 @@ def test_no_other_process_or_user_can_use_the_consoles_way_to_the_api(
     finally:
         control.shutdown()
         service.close()
+        session.close()
+
+
+# -- an API that stops answering is not shown as healthy ---------------------------------
+
+
+class Watcher:
+    """Polls a KubeService as the app does (the app's capped backoff between failed
+    polls) and keeps what the last poll said."""
+
+    def __init__(self, service: KubeService) -> None:
+        self.service = service
+        self.state, self.detail = "connecting", ""
+        self.snapshot: KubeSnapshot | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                for result in self.service.poll():
+                    assert isinstance(result.data, KubeSnapshot)
+                    self.snapshot, self.state, self.detail = result.data, "connected", result.detail
+                    failures = 0
+            except ServiceError as exc:
+                self.state, self.detail = "unreachable", str(exc)
+                failures += 1
+            self.stop.wait(min(BACKOFF_MAX, 2.0**failures))
+
+    def silent_for(self) -> int | None:
+        """N in "not answering for N s", or None when the status does not say that."""
+        state, detail = self.state, self.detail
+        found = re.search(r"not answering for (\d+) s", detail)
+        return int(found[1]) if found and state == "unreachable" else None
+
+    def has_pod(self, key: str) -> bool:
+        return self.state == "connected" and self.snapshot is not None and key in self.snapshot.pods
+
+    def close(self) -> None:
+        self.stop.set()
+        self.service.close()
+        self.thread.join(timeout=10)
+
+
+def make_pod(client: KubeClient, name: str) -> None:
+    body = {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    client.request("POST", "/api/v1/namespaces/default/pods", body=body,
+                   content_type="application/json")  # fmt: skip
+
+
+def test_a_frozen_api_is_said_to_be_not_answering_and_seen_again_when_it_thaws(
+    tmp_path: Path,
+) -> None:
+    with api_process(tmp_path, b"keyring") as api:
+        client = KubeClient(kubeconfig=str(api.kubeconfig), timeout=5)
+        watcher = Watcher(KubeService(client))
+        try:
+            wait_for(
+                lambda: watcher.snapshot and watcher.snapshot.synced, timeout=30, what="synced"
+            )
+            os.kill(api.proc.pid, signal.SIGSTOP)
+            try:
+                wait_for(lambda: watcher.silent_for() is not None, timeout=30, what="not answering")
+                first = watcher.silent_for()
+                assert first is not None
+                assert f"Kubernetes API at {api.url} not answering" in watcher.detail
+                wait_for(lambda: (watcher.silent_for() or 0) > first, timeout=30, what="N counting")
+            finally:
+                os.kill(api.proc.pid, signal.SIGCONT)
+            wait_for(lambda: watcher.state == "connected", timeout=20, what="connected again")
+            make_pod(client, "after-thaw")  # the watches work again, not just the probe
+            wait_for(lambda: watcher.has_pod("default/after-thaw"), timeout=20, what="new pod")
+        finally:
+            watcher.close()
+
+
+def test_kube_over_ssh_recovers_soon_after_sshd_comes_back(
+    node: tuple[ApiProcess, Sshd, bytes],
+) -> None:
+    _api, sshd, _ = node
+    session = session_for(sshd)
+    client = KubeClient(ssh=session, timeout=5)
+    watcher = Watcher(KubeService(client))
+    try:
+        wait_for(lambda: watcher.snapshot and watcher.snapshot.synced, timeout=30, what="synced")
+        sshd.kill()
+        wait_for(lambda: watcher.state == "unreachable", timeout=30, what="unreachable")
+        wait_for(lambda: session.state == "unreachable", timeout=20, what="ssh unreachable")
+        sshd.start()
+        wait_for(lambda: watcher.state == "connected", timeout=20, what="connected again")
+        make_pod(client, "after-restart")
+        wait_for(lambda: watcher.has_pod("default/after-restart"), timeout=20, what="new pod")
+        assert session.state == "connected"
+    finally:
+        watcher.close()
         session.close()

@@ -394,11 +394,14 @@ class KubeClient:
         query: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Any:
         """One call; the decoded JSON answer (text for text answers), or KubeError."""
         response = self._send(
-            method, path, query, body=body, content_type=content_type, timeout=self.timeout
-        )
+            method, path, query, body=body, content_type=content_type,
+            timeout=timeout or self.timeout,
+        )  # fmt: skip
         try:
             data = response.read()
         except NETWORK_ERRORS as exc:
@@ -418,13 +421,19 @@ class KubeClient:
             ) from None
 
     def open_stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Stream:
-        """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it."""
-        response = self._send("GET", path, query, timeout=(self.timeout, read_timeout))
+        """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it.
+
+        The answer's head must come within the client's timeout (a server that hangs is
+        not a quiet stream); only then may the body wait ``read_timeout`` between reads.
+        """
+        response = self._send("GET", path, query, timeout=(self.timeout, self.timeout))
         if not 200 <= response.status < 300:
             message, reason = _status_message(response.status, response.read())
             raise KubeError(
                 describe_http_error(response.status, message, self.host), response.status, reason
             )
+        with contextlib.suppress(AttributeError, OSError):  # no socket: nothing to wait on
+            response.response.connection.sock.settimeout(read_timeout)
         return Stream(self, response)
 
     def stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Iterator[bytes]:
