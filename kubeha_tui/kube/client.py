@@ -131,6 +131,7 @@ def unexpected(exc: BaseException, where: str) -> KubeError:
 
 
 _WHO = re.compile(r"^(<[^>]*>|\w+\(host=[^)]*\)): ")
+_TIMEOUT = re.compile(r"\s*\((read|connect) timeout=[^)]*\)")
 
 
 def _why(exc: BaseException) -> str:
@@ -139,7 +140,8 @@ def _why(exc: BaseException) -> str:
         exc = exc.reason
     if isinstance(exc, SSHDialError):
         return f"through SSH: {exc.message}"
-    return f"{type(exc).__name__}: {_WHO.sub('', str(exc)) or type(exc).__name__}"
+    text = _TIMEOUT.sub("", _WHO.sub("", str(exc)))
+    return f"{type(exc).__name__}: {text or type(exc).__name__}"
 
 
 NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)

@@ -90,7 +90,9 @@ class KubeService:
                 if not exc.code:  # no answer at all; an error answer is an answer
                     if self._silence is None:
                         log.info("Kubernetes API stopped answering: %s", exc)
-                    self._silence = str(exc)
+                    self._silence = str(exc).removeprefix(
+                        f"cannot reach the Kubernetes API at {self.client.host}: "
+                    )
                     self._changed.set()
                     continue
             self._last_answer = time.monotonic()
