@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -543,5 +544,6 @@ def splice(local: socket.socket, chan: paramiko.Channel) -> None:
     except (OSError, EOFError, paramiko.SSHException) as exc:  # EOFError: the SSH link died
         log.debug("ssh channel ended: %s", exc)
     finally:
-        chan.close()
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):  # a dead link
+            chan.close()
         local.close()

@@ -95,7 +95,7 @@ POLL_EVERY = {
     "kube": 5.0,
     "ceph": 5.0,
 }  # seconds between polls of a connected backend
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 4.0  # seconds: a backend that comes back is seen within a few seconds
 EXIT_GRACE = 5.0  # seconds a crash or SIGTERM may take to shut down before a hard exit
 # Tests only: with this set to "f12", F12 raises in the UI thread (a crash, end to end).
 TEST_CRASH_ENV = "KUBEHA_TUI_TEST_CRASH"

@@ -290,7 +290,7 @@ def test_the_api_is_reached_through_ssh_channels_to_the_server_the_nodes_kubecon
     session = SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port),
                                     identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
     try:
-        client = KubeClient(ssh=session, timeout=5)
+        client = KubeClient(ssh=session, timeout=10)
         assert client.url_base == client.host == kube.server.url  # the node's kubeconfig
         assert not client.note  # no fallback
         opened: list[tuple[str, int]] = []
@@ -328,7 +328,7 @@ def test_a_node_without_kubeconfig_falls_back_to_the_stack_server_and_says_so(
     session = SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port),
                                     identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts)))  # fmt: skip
     try:
-        client = KubeClient(ssh=session, timeout=3)
+        client = KubeClient(ssh=session, timeout=10)
         assert client.url_base == "http://pidalio-apiserver:8080"
         assert f"no usable kubeconfig on root@127.0.0.1:{sshd.port}" in client.note
         assert "tried `cat" in client.note and "exit status 1" in client.note

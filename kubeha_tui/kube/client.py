@@ -132,6 +132,7 @@ def unexpected(exc: BaseException, where: str) -> KubeError:
 
 
 _WHO = re.compile(r"^(<[^>]*>|\w+\(host=[^)]*\)): ")
+_TIMEOUT = re.compile(r"\s*\((read|connect) timeout=[^)]*\)")
 
 
 def _why(exc: BaseException) -> str:
@@ -140,7 +141,8 @@ def _why(exc: BaseException) -> str:
         exc = exc.reason
     if isinstance(exc, SSHDialError):
         return f"through SSH: {exc.message}"
-    return f"{type(exc).__name__}: {_WHO.sub('', str(exc)) or type(exc).__name__}"
+    text = _TIMEOUT.sub("", _WHO.sub("", str(exc)))
+    return f"{type(exc).__name__}: {text or type(exc).__name__}"
 
 
 NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
@@ -402,11 +404,14 @@ class KubeClient:
         query: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Any:
         """One call; the decoded JSON answer (text for text answers), or KubeError."""
         response = self._send(
-            method, path, query, body=body, content_type=content_type, timeout=self.timeout
-        )
+            method, path, query, body=body, content_type=content_type,
+            timeout=timeout or self.timeout,
+        )  # fmt: skip
         try:
             data = response.read()
         except NETWORK_ERRORS as exc:
@@ -426,13 +431,19 @@ class KubeClient:
             ) from None
 
     def open_stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Stream:
-        """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it."""
-        response = self._send("GET", path, query, timeout=(self.timeout, read_timeout))
+        """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it.
+
+        The answer's head must come within the client's timeout (a server that hangs is
+        not a quiet stream); only then may the body wait ``read_timeout`` between reads.
+        """
+        response = self._send("GET", path, query, timeout=(self.timeout, self.timeout))
         if not 200 <= response.status < 300:
             message, reason = _status_message(response.status, response.read())
             raise KubeError(
                 describe_http_error(response.status, message, self.host), response.status, reason
             )
+        with contextlib.suppress(AttributeError, OSError):  # no socket: nothing to wait on
+            response.response.connection.sock.settimeout(read_timeout)
         return Stream(self, response)
 
     def stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Iterator[bytes]:

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .client import KubeClient, KubeError, ServerInfo
+from .client import KubeClient, KubeError, ServerInfo, Stream, unexpected
 
 log = logging.getLogger(__name__)
 
 PAGE = 500
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 30.0  # an answer that is an error (403, 500): it will not change soon
+OUTAGE_BACKOFF_MAX = 2.0  # no answer at all: retry often, to be back soon after the API
 
 
 class Gone(Exception):
@@ -59,6 +60,7 @@ class Reflector:
         self.note = ""  # e.g. "pods: only namespace team-a (forbidden cluster-wide)"
         self.namespace: str | None = None  # None: all namespaces
         self.relists = 0
+        self._stream: Stream | None = None  # the open watch
         self.thread = threading.Thread(target=self.run, name=f"watch-{kind.plural}", daemon=True)
 
     def start(self) -> None:
@@ -85,11 +87,12 @@ class Reflector:
                 if exc.code == 403 and self.narrow():
                     continue
                 self._failed(exc)
+                cap = BACKOFF_MAX if exc.code else OUTAGE_BACKOFF_MAX
+                backoff = min(cap, backoff)
                 self.stop.wait(backoff * random.uniform(0.8, 1.2))
-                backoff = min(BACKOFF_MAX, backoff * 2)
-            except Exception as exc:  # a bug: keep the loop alive, report it
-                log.exception("%s reflector failed", self.kind.plural)
-                self._failed(KubeError(f"{self.kind.plural}: {type(exc).__name__}: {exc}"))
+                backoff = min(cap, backoff * 2)
+            except Exception as exc:  # a bug: keep the loop alive, report it (logged once)
+                self._failed(unexpected(exc, f"the {self.kind.plural} reflector"))
                 self.stop.wait(BACKOFF_MAX)
 
     def _failed(self, exc: KubeError) -> None:
@@ -147,15 +150,26 @@ class Reflector:
         }
         path = self.info.path(self.kind.plural, self.namespace)
         try:
-            for line in self.client.stream(path, query, read_timeout=timeout + 30):
-                if self.stop.is_set():
-                    break
-                rv = self.apply(json.loads(line), rv)
+            self._stream = self.client.open_stream(path, query, read_timeout=timeout + 30)
+            for lines in self._stream.batches():
+                for line in lines:
+                    if self.stop.is_set():
+                        return rv
+                    rv = self.apply(json.loads(line), rv)
         except KubeError as exc:
             if exc.code == 410:
                 raise Gone from None
             raise
+        finally:
+            self._stream = None
         return rv
+
+    def restart_watch(self) -> None:
+        """End the open watch now (from any thread); the loop watches again from the
+        last resourceVersion. For a connection that may have died without a word."""
+        stream = self._stream
+        if stream is not None:
+            stream.close()
 
     def apply(self, event: dict[str, Any], rv: str) -> str:
         kind, obj = event.get("type"), event.get("object") or {}

@@ -6,6 +6,7 @@ something changed, at most every UPDATE_EVERY seconds, for as long as the app ru
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +15,15 @@ from dataclasses import dataclass, field
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Poll
 
-from .client import KubeClient, ServerInfo
+from .client import KubeClient, KubeError, ServerInfo
 from .models import Deployment, Namespace, Node, Pod, Service
 from .reflector import Kind, Reflector
 
+log = logging.getLogger(__name__)
+
 UPDATE_EVERY = 0.2  # seconds: coalesce bursts of events into one redraw
+PROBE_EVERY = 2.0  # seconds between two liveness probes (GET /version)
+PROBE_TIMEOUT = 3.0  # a probe slower than this is no answer
 KINDS = {
     "nodes": Kind("nodes", False, Node.from_obj),
     "namespaces": Kind("namespaces", False, Namespace.from_obj),
@@ -53,12 +58,18 @@ class KubeSnapshot:
 
 
 class KubeService:
+    """Live objects from the reflectors, and a probe that notices an API that stops
+    answering: a watch that hears nothing cannot tell a quiet cluster from a frozen
+    server, so a cheap GET /version every PROBE_EVERY seconds does."""
+
     def __init__(self, client: KubeClient) -> None:
         self.client = client
         self._stop = threading.Event()
         self._changed = threading.Event()
         self._reflectors: dict[str, Reflector] = {}
         self._lock = threading.Lock()
+        self._last_answer = time.monotonic()
+        self._silence: str | None = None  # why the last probe got no answer
 
     def _start(self, info: ServerInfo) -> dict[str, Reflector]:
         with self._lock:
@@ -67,7 +78,38 @@ class KubeService:
                     reflector = Reflector(self.client, kind, info, self._changed.set, self._stop)
                     self._reflectors[name] = reflector
                     reflector.start()
+                self._last_answer = time.monotonic()
+                threading.Thread(target=self._probe_loop, name="kube-probe", daemon=True).start()
             return self._reflectors
+
+    def _probe_loop(self) -> None:
+        while not self._stop.wait(PROBE_EVERY):
+            try:
+                self.client.request("GET", "/version", timeout=PROBE_TIMEOUT)
+            except KubeError as exc:
+                if not exc.code:  # no answer at all; an error answer is an answer
+                    if self._silence is None:
+                        log.info("Kubernetes API stopped answering: %s", exc)
+                    self._silence = str(exc).removeprefix(
+                        f"cannot reach the Kubernetes API at {self.client.host}: "
+                    )
+                    self._changed.set()
+                    continue
+            self._last_answer = time.monotonic()
+            if self._silence is not None:
+                log.info("Kubernetes API answers again; restarting the watches")
+                self._silence = None
+                # Their connections may have died without a word: watch again now.
+                for reflector in list(self._reflectors.values()):
+                    reflector.restart_watch()
+                self._changed.set()
+
+    def _not_answering(self) -> str | None:
+        why = self._silence
+        if why is None:
+            return None
+        silent = time.monotonic() - self._last_answer
+        return f"Kubernetes API at {self.client.host} not answering for {silent:.0f} s ({why})"
 
     def snapshot(self) -> KubeSnapshot:
         info = self.client.info()
@@ -76,7 +118,8 @@ class KubeService:
         namespaces = sorted({n.name for n in items.get("namespaces", {}).values()})
         if not namespaces:  # not allowed to list them: the ones we can see
             namespaces = sorted({p.namespace for p in items.get("pods", {}).values()})
-        notes = [r.note for r in refl.values() if r.note]
+        notes = [self.client.note] if self.client.note else []
+        notes += [r.note for r in refl.values() if r.note]
         notes += [f"{name}: {r.error}" for name, r in refl.items() if r.error and r.error.code]
         return KubeSnapshot(
             info,
@@ -103,6 +146,9 @@ class KubeService:
             if wait > 0 and self._stop.wait(wait):
                 return
             self._changed.clear()
+            silent = self._not_answering()
+            if silent:
+                raise ServiceError(silent)
             down = [r.error for r in reflectors.values() if r.error and not r.error.code]
             if down:
                 raise ServiceError(str(down[0]))
@@ -112,5 +158,7 @@ class KubeService:
 
     def close(self) -> None:
         self._stop.set()
-        self._changed.set()  # reflectors blocked in a read end with the connection
+        self._changed.set()
+        for reflector in list(self._reflectors.values()):
+            reflector.restart_watch()  # a reflector blocked in a read ends now
         self.client.close()
