@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.shapes import health_lines
 from kubeha_tui.errors import ServiceError
 
 
@@ -86,13 +87,9 @@ def pg_summary(service: CephBackend) -> PGSummary:
 
 
 def health(service: CephBackend) -> tuple[str, list[str]]:
-    """HEALTH_OK/WARN/ERR and one line per check (its summary)."""
+    """HEALTH_OK/WARN/ERR and one line per check (its summary; Jewel's summary strings)."""
     doc = service.json({"prefix": "health"}) or {}
-    checks = doc.get("checks", {})
-    lines = [
-        f"{name}: {c.get('summary', {}).get('message', '')}" for name, c in sorted(checks.items())
-    ]
-    return str(doc.get("status", doc.get("overall_status", "?"))), lines
+    return str(doc.get("status", doc.get("overall_status", "?"))), health_lines(doc)
 
 
 @dataclass(frozen=True)
