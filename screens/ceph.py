@@ -122,6 +122,7 @@ class CephScreen(TabbedTableScreen):
     def __init__(self) -> None:
         super().__init__()
         self._pools_shown: tuple[str, ...] = ()
+        self._visible_sent: tuple[str, ...] = ()
 
     @property
     def service(self) -> CephStatusService:
@@ -147,7 +148,12 @@ class CephScreen(TabbedTableScreen):
         checks = "".join(f"\n  {c}" for c in snap.checks)
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
         self.query_one("#ceph-health", Static).update(
-            Text.assemble((snap.health, f"bold {style}"), (f"  via {snap.via}", "dim"), checks)
+            Text.assemble(
+                (snap.health, f"bold {style}"),
+                (f"  via {snap.via}", "dim"),
+                checks,
+                (f"\n  {snap.problem}", "red") if snap.problem else "",
+            )
         )
         self.query_one("#ceph-pgs", Static).update(f"PGs: {snap.pgs.text()}")
         select = self.query_one("#ceph-pool", Select)
@@ -164,14 +170,16 @@ class CephScreen(TabbedTableScreen):
         grid.show(view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
         if tab == "images":
             top = int(grid.scroll_offset.y)
-            self.service.visible = tuple(
-                r.key for r in view.visible()[top : top + grid.size.height]
-            )
+            visible = tuple(r.key for r in view.visible()[top : top + grid.size.height])
+            if visible != self._visible_sent:
+                self._visible_sent = visible
+                self.service.show(visible=visible)
 
     @on(Select.Changed, "#ceph-pool")
     def _pool_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and event.value != self.service.pool:
-            self.service.pool = event.value
+        shown = self.snapshot.pool if isinstance(self.snapshot, CephSnapshot) else ""
+        if isinstance(event.value, str) and event.value != shown:
+            self.service.show(pool=event.value)
             self.kubeha.poll("ceph")
 
     # -- actions -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.models import (
@@ -178,8 +179,12 @@ def unlock(
     return UnlockResult(locker, fenced, f"{pool}/{name}: {locker.client} ({locker.address}) {verb}")
 
 
-def iter_pools(service: CephBackend) -> Iterator[str]:
-    """Pools with the rbd application (all pools when none is tagged, as on Jewel)."""
-    pools = service.json({"prefix": "osd pool ls", "detail": "detail"}) or []
+def rbd_pools(pools: list[dict[str, Any]]) -> list[str]:
+    """From ``osd pool ls detail``: pools with the rbd application (all pools when none
+    is tagged, as on Jewel)."""
     tagged = [p["pool_name"] for p in pools if "rbd" in (p.get("application_metadata") or {})]
-    yield from tagged or [p["pool_name"] for p in pools]
+    return tagged or [p["pool_name"] for p in pools]
+
+
+def iter_pools(service: CephBackend) -> Iterator[str]:
+    yield from rbd_pools(service.json({"prefix": "osd pool ls", "detail": "detail"}) or [])
