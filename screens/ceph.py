@@ -23,7 +23,7 @@ from kubeha_tui.ceph.images import (
     image_details,
     unlock,
 )
-from kubeha_tui.ceph.osds import Step, remove_osd
+from kubeha_tui.ceph.osds import Step, removal_warning, remove_osd
 from kubeha_tui.ceph.secret import NAME, NAMESPACE, runtime_dir
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
@@ -249,9 +249,21 @@ class CephScreen(TabbedTableScreen):
             return check_create(ceph, pool, name, size, features)
 
         def chosen(request: CreateRequest | None) -> None:
-            if request is not None:
-                self._act(f"created {request.pool}/{request.name} ({human_size(request.size)}, {','.join(request.features)})",
-                          lambda: create(ceph, request))  # fmt: skip
+            if request is None:
+                return
+
+            def make(yes: bool | None = True) -> None:
+                if yes:
+                    self._act(f"created {request.pool}/{request.name} ({human_size(request.size)}, {','.join(request.features)})",
+                              lambda: create(ceph, request))  # fmt: skip
+
+            if not request.warnings:
+                make()
+                return
+            self.app.push_screen(ConfirmScreen(
+                f"Create {request.pool}/{request.name} anyway?", "This image is bigger than Ceph can hold.",
+                f"rbd create --size {request.size}B {request.pool}/{request.name}", request.warnings, "create",
+            ), make)  # fmt: skip
 
         self.app.push_screen(CreateImageScreen(snap.pools, snap.pool, check), chosen)
 
@@ -387,7 +399,7 @@ class CephScreen(TabbedTableScreen):
                 f"Remove {osd.name}?",
                 plan,
                 f"ceph osd out {osd.id}; ceph osd purge {osd.id}",
-                (),
+                tuple(w for w in (removal_warning(snap.tree, snap.pool_sizes, osd.id),) if w),
                 "remove",
             ),
             confirmed,

@@ -154,6 +154,19 @@ def test_sizes() -> None:
     assert [parse_size(s) for s in ("10G", "512M", "1T", "4096", "1.5G", "2GiB")] == [
         10 << 30, 512 << 20, 1 << 40, 4096, 3 << 29, 2 << 30,
     ]  # fmt: skip
+    assert parse_size(str((1 << 64) - 1)) == (1 << 64) - 1  # librbd makes that (layering)
+    for too_big in ("99999999T", str(1 << 64)):  # the binding raised OverflowError
+        with pytest.raises(ServiceError, match="more than librbd's limit of 16 EiB"):
+            parse_size(too_big)
+
+
+def test_sizes_librbd_and_the_cluster_cannot_hold(ceph: CephBackend) -> None:
+    with pytest.raises(ServiceError, match="object-map takes at most 256,000,000 objects"):
+        check_create(ceph, "rbd", "huge", "2P", ["layering", "exclusive-lock", "object-map"])
+    request = check_create(ceph, "rbd", "huge", "1P", ["layering"])
+    assert request.warnings == ("1 PiB is more than the cluster's raw capacity (1.5 GiB): writes will fail long before it is full",)  # fmt: skip
+    assert check_create(ceph, "rbd", "small", "1G", ["layering"]).warnings == ()
+    assert "huge" not in [i.name for i in list_names(ceph, "rbd")]  # checking makes nothing
 
 
 def test_poll_gives_names_then_details(ceph: CephBackend) -> None:
