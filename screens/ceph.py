@@ -23,7 +23,7 @@ from kubeha_tui.ceph.images import (
     image_details,
     unlock,
 )
-from kubeha_tui.ceph.osds import Step, remove_osd
+from kubeha_tui.ceph.osds import Step, removal_warning, remove_osd
 from kubeha_tui.ceph.secret import NAME, NAMESPACE, runtime_dir
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
@@ -123,6 +123,7 @@ class CephScreen(TabbedTableScreen):
     def __init__(self) -> None:
         super().__init__()
         self._pools_shown: tuple[str, ...] = ()
+        self._visible_sent: tuple[str, ...] = ()
 
     @property
     def service(self) -> CephStatusService:
@@ -149,7 +150,10 @@ class CephScreen(TabbedTableScreen):
         style = {"HEALTH_OK": "green", "HEALTH_WARN": "yellow"}.get(snap.health, "red")
         self.query_one("#ceph-health", Static).update(
             Text.assemble(
-                (clean(snap.health), f"bold {style}"), (f"  via {clean(snap.via)}", "dim"), checks
+                (clean(snap.health), f"bold {style}"),
+                (f"  via {clean(snap.via)}", "dim"),
+                checks,
+                (f"\n  {clean(snap.problem)}", "red") if snap.problem else "",
             )
         )
         self.query_one("#ceph-pgs", Static).update(plain(f"PGs: {snap.pgs.text()}"))
@@ -167,14 +171,16 @@ class CephScreen(TabbedTableScreen):
         grid.show(view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
         if tab == "images":
             top = int(grid.scroll_offset.y)
-            self.service.visible = tuple(
-                r.key for r in view.visible()[top : top + grid.size.height]
-            )
+            visible = tuple(r.key for r in view.visible()[top : top + grid.size.height])
+            if visible != self._visible_sent:
+                self._visible_sent = visible
+                self.service.show(visible=visible)
 
     @on(Select.Changed, "#ceph-pool")
     def _pool_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str) and event.value != self.service.pool:
-            self.service.pool = event.value
+        shown = self.snapshot.pool if isinstance(self.snapshot, CephSnapshot) else ""
+        if isinstance(event.value, str) and event.value != shown:
+            self.service.show(pool=event.value)
             self.kubeha.poll("ceph")
 
     # -- actions -----------------------------------------------------------------
@@ -244,9 +250,21 @@ class CephScreen(TabbedTableScreen):
             return check_create(ceph, pool, name, size, features)
 
         def chosen(request: CreateRequest | None) -> None:
-            if request is not None:
-                self._act(f"created {request.pool}/{request.name} ({human_size(request.size)}, {','.join(request.features)})",
-                          lambda: create(ceph, request))  # fmt: skip
+            if request is None:
+                return
+
+            def make(yes: bool | None = True) -> None:
+                if yes:
+                    self._act(f"created {request.pool}/{request.name} ({human_size(request.size)}, {','.join(request.features)})",
+                              lambda: create(ceph, request))  # fmt: skip
+
+            if not request.warnings:
+                make()
+                return
+            self.app.push_screen(ConfirmScreen(
+                f"Create {request.pool}/{request.name} anyway?", "This image is bigger than Ceph can hold.",
+                f"rbd create --size {request.size}B {request.pool}/{request.name}", request.warnings, "create",
+            ), make)  # fmt: skip
 
         self.app.push_screen(CreateImageScreen(snap.pools, snap.pool, check), chosen)
 
@@ -382,7 +400,7 @@ class CephScreen(TabbedTableScreen):
                 f"Remove {osd.name}?",
                 plan,
                 f"ceph osd out {osd.id}; ceph osd purge {osd.id}",
-                (),
+                tuple(w for w in (removal_warning(snap.tree, snap.pool_sizes, osd.id),) if w),
                 "remove",
             ),
             confirmed,

@@ -31,7 +31,7 @@ from kubeha_tui.ceph.images import (
 )
 from kubeha_tui.ceph.osds import Cancelled, health, osd_tree, pg_summary, remove_osd
 from kubeha_tui.ceph.pod import PodCeph
-from kubeha_tui.ceph.service import CephStatusService
+from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.procs import stop
@@ -154,6 +154,19 @@ def test_sizes() -> None:
     assert [parse_size(s) for s in ("10G", "512M", "1T", "4096", "1.5G", "2GiB")] == [
         10 << 30, 512 << 20, 1 << 40, 4096, 3 << 29, 2 << 30,
     ]  # fmt: skip
+    assert parse_size(str((1 << 64) - 1)) == (1 << 64) - 1  # librbd makes that (layering)
+    for too_big in ("99999999T", str(1 << 64)):  # the binding raised OverflowError
+        with pytest.raises(ServiceError, match="more than librbd's limit of 16 EiB"):
+            parse_size(too_big)
+
+
+def test_sizes_librbd_and_the_cluster_cannot_hold(ceph: CephBackend) -> None:
+    with pytest.raises(ServiceError, match="object-map takes at most 256,000,000 objects"):
+        check_create(ceph, "rbd", "huge", "2P", ["layering", "exclusive-lock", "object-map"])
+    request = check_create(ceph, "rbd", "huge", "1P", ["layering"])
+    assert request.warnings == ("1 PiB is more than the cluster's raw capacity (1.5 GiB): writes will fail long before it is full",)  # fmt: skip
+    assert check_create(ceph, "rbd", "small", "1G", ["layering"]).warnings == ()
+    assert "huge" not in [i.name for i in list_names(ceph, "rbd")]  # checking makes nothing
 
 
 def test_poll_gives_names_then_details(ceph: CephBackend) -> None:
@@ -240,6 +253,37 @@ def test_stale_kubelet_lock_is_fenced_and_broken(
 # -- OSDs ------------------------------------------------------------------------
 
 
+def acting_osds(service: CephBackend, obj: str) -> list[int]:
+    doc = service.json({"prefix": "osd map", "pool": "rbd", "object": obj})
+    return [int(i) for i in doc["acting"]]
+
+
+def test_osds_that_do_not_answer_leave_health_and_the_tree_on_screen(
+    scratch: CephSandbox, via: str
+) -> None:
+    """The OSDs holding the image directory stopped (SIGSTOP): the mons still answer."""
+    with backend(via, scratch, timeout=3) as service:
+        stopped = acting_osds(service, "rbd_directory")
+        for osd in stopped:
+            scratch.procs[f"osd.{osd}"].send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: all(not osd_tree(service).get(o).up for o in stopped), timeout=60,  # type: ignore[union-attr]
+                     what="the stopped OSDs marked down")  # fmt: skip
+            snap = list(CephStatusService(service).poll())[-1].data
+            assert isinstance(snap, CephSnapshot)
+            assert snap.health == "HEALTH_WARN" and snap.images == ()
+            assert len(snap.tree.osds) == 4 and {o.id for o in snap.tree.osds if not o.up} == set(
+                stopped
+            )
+            assert snap.problem.startswith("the images of rbd do not answer (")
+            assert f"down: {', '.join(f'osd.{o}' for o in sorted(stopped))}" in snap.problem
+        finally:
+            for osd in stopped:
+                scratch.procs[f"osd.{osd}"].send_signal(signal.SIGCONT)
+        wait_for(lambda: all(o.up for o in osd_tree(service).osds), timeout=90, what="OSDs back up")
+        wait_for(lambda: pg_summary(service).all_clean, timeout=90, what="PGs clean again")
+
+
 def test_removing_an_up_osd_is_refused(scratch_service: CephBackend) -> None:
     with pytest.raises(ServiceError, match=r"osd\.1 is up"):
         next(remove_osd(scratch_service, 1))
@@ -291,7 +335,7 @@ CLOSE_WHILE_LOADING = """
 import sys, threading
 from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.pod import PodCeph
-from kubeha_tui.ceph.service import CephStatusService
+from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.kube.client import KubeClient
 via, conf, url = sys.argv[1:4]
 service = CephStatusService(CephService(conf) if via == "rados" else PodCeph(KubeClient(server=url)))

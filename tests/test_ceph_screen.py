@@ -96,8 +96,14 @@ async def test_create_dialog_reports_errors_and_creates(
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, CreateImageScreen))
         app.screen.query_one("#image-name", Input).value = "ui-new"
-        app.screen.query_one("#image-size", Input).value = "2G"
+        app.screen.query_one("#image-size", Input).value = "2G"  # the cluster has 1.5 GiB raw
         await pilot.click("#create")
+        await until(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), what="a second confirmation"
+        )
+        notes = " ".join(text_of(w) for w in app.screen.query("Static"))
+        assert "more than the cluster's raw capacity (1.5 GiB)" in notes
+        await pilot.click("#confirm")
         await until(
             pilot, lambda: images(app).get("ui-new", [""])[-1] == "free", what="created image"
         )

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
 
 from kubeha_tui.ceph.backend import CephBackend
 from kubeha_tui.ceph.models import (
@@ -30,6 +32,9 @@ __all__ = [
     "Image", "Locker", "feature_bits", "feature_names", "plain_addr",
 ]  # fmt: skip
 
+MAX_SIZE = (1 << 64) - 1  # librbd's size is a uint64
+OBJECT_SIZE = 1 << 22  # order 22, the default
+OBJECT_MAP_MAX = 256_000_000  # objects an object map can track (librbd refuses more)
 UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
 
@@ -40,10 +45,34 @@ def parse_size(text: str) -> int:
         raise ServiceError(
             f"size {text!r}: expected a number with an optional unit, e.g. 10G, 512M, 1T"
         )
-    size = int(float(m[1]) * UNITS[m[2]])
+    size = int(Fraction(m[1]) * UNITS[m[2]])
     if size <= 0:
         raise ServiceError(f"size {text!r}: must be more than 0")
+    if size > MAX_SIZE:
+        raise ServiceError(f"size {text!r}: more than librbd's limit of 16 EiB (2^64 - 1 bytes)")
     return size
+
+
+def size_checks(service: CephBackend, request: CreateRequest) -> CreateRequest:
+    """Refuse what librbd cannot make; warn (for a second confirmation) when the image is
+    bigger than the cluster's raw capacity or the pool's byte quota (images are thin, so
+    Ceph makes them, and writes fail once the space is gone)."""
+    objects = -(-request.size // OBJECT_SIZE)
+    if "object-map" in request.features and objects > OBJECT_MAP_MAX:
+        most = human_size(OBJECT_MAP_MAX * OBJECT_SIZE)
+        raise ServiceError(f"size {human_size(request.size)}: object-map takes at most "
+                           f"{OBJECT_MAP_MAX:,} objects of 4 MiB ({most}); drop object-map or make it smaller")  # fmt: skip
+    warnings = []
+    raw = int(((service.json({"prefix": "df"}) or {}).get("stats") or {}).get("total_bytes", 0))
+    if raw and request.size > raw:
+        warnings.append(f"{human_size(request.size)} is more than the cluster's raw capacity "
+                        f"({human_size(raw)}): writes will fail long before it is full")  # fmt: skip
+    quota = service.json({"prefix": "osd pool get-quota", "pool": request.pool}) or {}
+    max_bytes = int(quota.get("quota_max_bytes", 0)) if isinstance(quota, dict) else 0
+    if max_bytes and request.size > max_bytes:
+        warnings.append(f"{human_size(request.size)} is more than pool {request.pool}'s quota "
+                        f"({human_size(max_bytes)})")  # fmt: skip
+    return replace(request, warnings=tuple(warnings))
 
 
 def human_size(size: int) -> str:
@@ -104,7 +133,7 @@ def check_create(
     feature_bits(request.features)
     if any(i.name == name for i in list_names(service, pool)):  # also checks the pool exists
         raise ServiceError(f"image {pool}/{name} already exists")
-    return request
+    return size_checks(service, request)
 
 
 def create(service: CephBackend, request: CreateRequest) -> Image:
@@ -178,8 +207,12 @@ def unlock(
     return UnlockResult(locker, fenced, f"{pool}/{name}: {locker.client} ({locker.address}) {verb}")
 
 
-def iter_pools(service: CephBackend) -> Iterator[str]:
-    """Pools with the rbd application (all pools when none is tagged, as on Jewel)."""
-    pools = service.json({"prefix": "osd pool ls", "detail": "detail"}) or []
+def rbd_pools(pools: list[dict[str, Any]]) -> list[str]:
+    """From ``osd pool ls detail``: pools with the rbd application (all pools when none
+    is tagged, as on Jewel)."""
     tagged = [p["pool_name"] for p in pools if "rbd" in (p.get("application_metadata") or {})]
-    yield from tagged or [p["pool_name"] for p in pools]
+    return tagged or [p["pool_name"] for p in pools]
+
+
+def iter_pools(service: CephBackend) -> Iterator[str]:
+    yield from rbd_pools(service.json({"prefix": "osd pool ls", "detail": "detail"}) or [])

@@ -130,6 +130,7 @@ class CreateRequest:
     name: str
     size: int
     features: tuple[str, ...] = LEGACY_FEATURES
+    warnings: tuple[str, ...] = ()  # the caller asks a second confirmation when set
 
 
 def with_watchers(image: Image, watchers: tuple[str, ...]) -> Image:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.shapes import health_lines
 from kubeha_tui.errors import ServiceError
 
 
@@ -86,13 +87,9 @@ def pg_summary(service: CephBackend) -> PGSummary:
 
 
 def health(service: CephBackend) -> tuple[str, list[str]]:
-    """HEALTH_OK/WARN/ERR and one line per check (its summary)."""
+    """HEALTH_OK/WARN/ERR and one line per check (its summary; Jewel's summary strings)."""
     doc = service.json({"prefix": "health"}) or {}
-    checks = doc.get("checks", {})
-    lines = [
-        f"{name}: {c.get('summary', {}).get('message', '')}" for name, c in sorted(checks.items())
-    ]
-    return str(doc.get("status", doc.get("overall_status", "?"))), lines
+    return str(doc.get("status", doc.get("overall_status", "?"))), health_lines(doc)
 
 
 @dataclass(frozen=True)
@@ -128,12 +125,34 @@ def safe_to_destroy(service: CephBackend, osd_id: int) -> tuple[bool, str]:
     return False, errs.strip() or f"safe-to-destroy answered {ret}"
 
 
+def removal_warning(tree: Tree, pool_sizes: dict[str, int], osd_id: int) -> str:
+    """Why recovery could not finish without ``osd_id`` (too few OSDs left for a pool's
+    copies), or "". OSDs are counted; with copies on separate hosts, hosts count."""
+    left = sum(1 for o in tree.osds if o.id != osd_id and o.up and o.inn)
+    short = sorted((n, p) for p, n in pool_sizes.items() if n > left)
+    if not short:
+        return ""
+    size = short[-1][0]
+    pools = ", ".join(p for _, p in short)
+    return (
+        f"without osd.{osd_id} only {left} OSD(s) are up and in, fewer than the {size} copies "
+        f"of pool(s) {pools}: recovery cannot finish until an OSD is added or the pool's size is "
+        f"lowered (ceph osd pool set POOL size N)"
+    )
+
+
+def pool_sizes(service: CephBackend) -> dict[str, int]:
+    pools = service.json({"prefix": "osd pool ls", "detail": "detail"}) or []
+    return {str(p["pool_name"]): int(p.get("size", 0)) for p in pools}
+
+
 def remove_osd(
     service: CephBackend, osd_id: int, *, force: bool = False, cancel: threading.Event | None = None,
     wait: float = 600.0, interval: float = 1.0,
 ) -> Iterator[Step]:  # fmt: skip
     """The guided removal, step by step. Stops with ``needs_force`` when safe-to-destroy says
-    no (run again with ``force=True`` to go on); raises ServiceError when it must refuse."""
+    no (run again with ``force=True`` to go on); raises ServiceError when it must refuse.
+    A call that fails may still have been applied: the state read back decides."""
     cancel = cancel or threading.Event()
     tree = osd_tree(service)
     osd = tree.get(osd_id)
@@ -144,10 +163,11 @@ def remove_osd(
             f"osd.{osd_id} is up: stop its daemon (or wait until Ceph marks it down) before removing it"
         )
     yield Step(f"osd.{osd_id} on host {osd.host} is down")
+    short = removal_warning(tree, pool_sizes(service), osd_id)
     if osd.inn:
-        service.command({"prefix": "osd out", "ids": [str(osd_id)]})
-        yield Step(f"marked osd.{osd_id} out; Ceph now moves its data to the other OSDs")
+        yield Step(_mark_out(service, osd_id))
     deadline = time.monotonic() + wait
+    said = ""
     while True:
         pgs = pg_summary(service)
         if pgs.all_clean:
@@ -156,23 +176,75 @@ def remove_osd(
         if cancel.is_set():
             raise Cancelled(f"stopped by the operator; osd.{osd_id} stays out (PGs: {pgs.text()})")
         if time.monotonic() > deadline:
+            why = f": {short}" if short else ""
             raise ServiceError(
-                f"PGs still not clean after {wait:.0f}s ({pgs.text()}); osd.{osd_id} stays out"
+                f"PGs still not clean after {wait:.0f}s ({pgs.text()}); osd.{osd_id} stays out{why}"
             )
-        yield Step(f"waiting for recovery: {pgs.clean}/{pgs.total} PGs active+clean ({pgs.text()})")
+        text = f"waiting for recovery: {pgs.clean}/{pgs.total} PGs active+clean ({pgs.text()})"
+        if short:
+            text = f"recovery cannot finish: {short}. {pgs.clean}/{pgs.total} PGs active+clean"
+        if text != said:  # a new line only when something changed
+            yield Step(text)
+            said = text
         cancel.wait(interval)
     safe, why = safe_to_destroy(service, osd_id)
     if not safe and not force:
         yield Step(f"Ceph says osd.{osd_id} is not safe to destroy: {why}", needs_force=True)
         return
     yield Step(why if safe else f"forced past safe-to-destroy: {why}")
-    yield from _purge(service, osd_id)
+    yield from _purge_checked(service, osd_id)
     host_left = tuple(i for i in tree.hosts.get(osd.host, ()) if i != osd_id)
     if osd.host in tree.hosts and not host_left:
-        service.command({"prefix": "osd crush remove", "name": osd.host})
-        yield Step(f"removed the empty host bucket {osd.host}")
-    status, checks = health(service)
+        yield Step(_remove_host(service, osd.host))
+    try:
+        status, checks = health(service)
+    except ServiceError as exc:
+        yield Step(f"done: osd.{osd_id} is removed; health unknown ({exc})", done=True)
+        return
     yield Step(f"done: {status}" + (f" ({'; '.join(checks)})" if checks else ""), done=True)
+
+
+def _mark_out(service: CephBackend, osd_id: int) -> str:
+    text = f"marked osd.{osd_id} out; Ceph now moves its data to the other OSDs"
+    try:
+        service.command({"prefix": "osd out", "ids": [str(osd_id)]})
+    except ServiceError as exc:
+        osd = _read_back(service, osd_id, exc)
+        if osd is None or osd.inn:
+            raise ServiceError(f"marking osd.{osd_id} out failed ({exc}); it is still in") from None
+        return f"{text} (the call reported {exc}, but osd.{osd_id} is out)"
+    return text
+
+
+def _read_back(service: CephBackend, osd_id: int, exc: ServiceError) -> OSD | None:
+    try:
+        return osd_tree(service).get(osd_id)
+    except ServiceError:
+        raise ServiceError(f"{exc}; and the OSD tree cannot be read to see what was done") from None
+
+
+def _purge_checked(service: CephBackend, osd_id: int) -> Iterator[Step]:
+    try:
+        yield from _purge(service, osd_id)
+    except ServiceError as exc:
+        if _read_back(service, osd_id, exc) is not None:
+            raise ServiceError(
+                f"removing osd.{osd_id} failed ({exc}); it is still in the OSD map"
+            ) from None
+        yield Step(f"purged osd.{osd_id} (the call reported {exc}, but the OSD is gone)")
+
+
+def _remove_host(service: CephBackend, host: str) -> str:
+    try:
+        service.command({"prefix": "osd crush remove", "name": host})
+    except ServiceError as exc:
+        try:
+            gone = host not in osd_tree(service).hosts
+        except ServiceError:
+            gone = False
+        if not gone:
+            return f"could not remove the empty host bucket {host} ({exc}): ceph osd crush remove {host}"
+    return f"removed the empty host bucket {host}"
 
 
 def _purge(service: CephBackend, osd_id: int) -> Iterator[Step]:

@@ -409,7 +409,8 @@ class PodCeph:
 
     def run(self, argv: list[str], timeout: float | None = None) -> tuple[int, str, str]:
         """A command in the pod through the same session (the bench's `rbd ls -l`)."""
-        rc, out, err = self.call("run", argv=argv, timeout=timeout)
+        limit = timeout or self.timeout * 3
+        rc, out, err = self.call("run", argv=argv, limit=limit, timeout=limit + self.timeout)
         return int(rc), str(out), str(err)
 
 

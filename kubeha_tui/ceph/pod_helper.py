@@ -58,10 +58,14 @@ def cluster():
     return CLUSTER["c"]
 
 
-def cli(argv):
+def cli(argv, timeout=None):
     try:
         done = subprocess.run(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT * 3, check=False
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout or TIMEOUT * 3,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return [-110, "", "%s timed out" % argv[0]]
@@ -207,7 +211,7 @@ def op_break(req):
 
 
 def op_run(req):
-    return cli(req["argv"])
+    return cli(req["argv"], req.get("limit"))
 
 
 OPS = {"hello": op_hello, "command": op_command, "ls": op_ls, "execute": op_execute,

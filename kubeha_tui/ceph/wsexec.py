@@ -126,8 +126,14 @@ def exit_code(protocol: str, status: bytes) -> tuple[int | None, str]:
 class ExecSession:
     """One exec: open() upgrades, a reader thread hands stdout to ``on_stdout``."""
 
-    def __init__(self, target: ExecTarget, path: str, on_stdout: Callable[[bytes], None]) -> None:
-        self.target, self.path, self.on_stdout = target, path, on_stdout
+    def __init__(
+        self,
+        target: ExecTarget,
+        path: str,
+        on_stdout: Callable[[bytes], None],
+        protocols: tuple[str, ...] = PROTOCOLS,
+    ) -> None:
+        self.target, self.path, self.on_stdout, self.protocols = target, path, on_stdout, protocols
         self.protocol = ""
         self.stderr = b""
         self.status = b""
@@ -155,7 +161,7 @@ class ExecSession:
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
             "Sec-WebSocket-Version: 13",
-            f"Sec-WebSocket-Protocol: {', '.join(PROTOCOLS)}",
+            f"Sec-WebSocket-Protocol: {', '.join(self.protocols)}",
             *(f"{k}: {v}" for k, v in self.target.headers.items() if k.lower() != "host"),
         ]
         try:
@@ -285,10 +291,13 @@ class ExecSession:
             sock.close()
 
 
-def run(target: ExecTarget, namespace: str, pod: str, argv: list[str], timeout: float) -> tuple[int | None, bytes, bytes]:  # fmt: skip
+def run(target: ExecTarget, namespace: str, pod: str, argv: list[str], timeout: float, *,
+        protocols: tuple[str, ...] = PROTOCOLS) -> tuple[int | None, bytes, bytes]:  # fmt: skip
     """One command to its end: (exit code or None, stdout, stderr)."""
     out = bytearray()
-    session = ExecSession(target, exec_path(namespace, pod, argv, stdin=False), out.extend)
+    session = ExecSession(
+        target, exec_path(namespace, pod, argv, stdin=False), out.extend, protocols
+    )
     session.open(timeout)
     if not session.ended.wait(timeout):
         session.close()

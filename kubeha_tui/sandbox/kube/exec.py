@@ -218,6 +218,20 @@ def _feed(handler: Any, session: Session, proc: subprocess.Popen[bytes]) -> None
         proc.kill()
 
 
+def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+    """A deleted pod's processes die with it (the exec session ends, as the kubelet's)."""
+    key, uid = (pod["metadata"]["namespace"], pod["metadata"]["name"]), pod["metadata"]["uid"]
+    while proc.poll() is None:
+        current = router.api.store.get("pods", key)
+        if current is None or current["metadata"]["uid"] != uid or router.stopping.is_set():
+            proc.kill()
+            return
+        try:
+            proc.wait(0.2)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def serve(handler: Any, router: Any) -> None:
     """Answer one exec request on ``handler`` (a BaseHTTPRequestHandler)."""
     split = urlsplit(handler.path)
@@ -312,6 +326,7 @@ def _run(handler: Any, session: Session, pod: dict[str, Any], container: dict[st
                  for s, ch in ((proc.stdout, STDOUT), (proc.stderr, STDERR))]  # fmt: skip
         for p in pumps:
             p.start()
+        threading.Thread(target=_reap_with_pod, args=(router, pod, proc), daemon=True).start()
         for p in pumps:
             p.join()
         code = proc.wait()
