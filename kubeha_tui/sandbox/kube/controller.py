@@ -168,7 +168,7 @@ class Controller:
             for plural in ("deployments", "replicasets", "services")
             for o in self.store.items(plural)
         }
-        for plural in ("replicasets", "pods", "endpoints"):
+        for plural in ("replicasets", "pods", "endpoints", "endpointslices"):
             for obj in self.store.items(plural):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if refs and not any(r.get("uid") in alive for r in refs):
@@ -467,6 +467,8 @@ class Controller:
                       "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]}}
                      for p in sorted(pods, key=lambda p: p["status"]["podIP"])]  # fmt: skip
         subsets = [{"addresses": addresses, "ports": ports}] if addresses else []
+        if self.api.pose.lookup("discovery.k8s.io", "v1", "endpointslices"):
+            self.endpoint_slice(svc, pods, ports)
         current = self.store.get("endpoints", (ns, name))
         if current is None:
             self.create("endpoints", ns, {"metadata": {"name": name, "labels": svc["metadata"].get("labels") or {},
@@ -475,6 +477,31 @@ class Controller:
             new = copy.deepcopy(current)
             new["subsets"] = subsets
             self.write("endpoints", new)
+
+    def endpoint_slice(self, svc: Obj, pods: list[Obj], ports: list[Obj]) -> None:
+        """The EndpointSlice the endpointslice controller keeps for a selector service."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        slice_name = f"{name}-{svc['metadata']['uid'][:5]}"
+        endpoints = [{
+            "addresses": [p["status"]["podIP"]],
+            "conditions": {"ready": True, "serving": True, "terminating": False},
+            "nodeName": p["spec"]["nodeName"],
+            "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]},
+        } for p in sorted(pods, key=lambda p: p["status"]["podIP"])]  # fmt: skip
+        # The endpointslice controller sets every port's name, "" when the port has none.
+        named = [{"name": "", **p} for p in ports]
+        body = {"addressType": "IPv4", "endpoints": endpoints, "ports": named}
+        current = self.store.get("endpointslices", (ns, slice_name))
+        if current is None:
+            self.create("endpointslices", ns, {
+                "metadata": {"name": slice_name, "labels": {
+                    "kubernetes.io/service-name": name,
+                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                    "ownerReferences": [self.owner_ref(svc, "Service", "v1")]},
+                **body,
+            })  # fmt: skip
+        elif {k: current.get(k) for k in body} != body:
+            self.write("endpointslices", {**copy.deepcopy(current), **body})
 
 
 def _ready(pod: Obj) -> bool:
@@ -490,6 +517,8 @@ def _waiting(container: Obj) -> Obj:
 
 
 def _node_fits(node: Obj, spec: Obj) -> bool:
+    if (node.get("spec") or {}).get("unschedulable"):  # cordoned
+        return False
     labels = node["metadata"].get("labels") or {}
     return selector_matches(
         {"matchLabels": spec.get("nodeSelector") or {}}, labels

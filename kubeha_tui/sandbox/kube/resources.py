@@ -19,6 +19,7 @@ class Resource:
     short: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
     has_status: bool = True
+    categories: tuple[str, ...] = ()  # discovery's categories (1.7+), e.g. "all"
 
     @property
     def singular(self) -> str:
@@ -28,8 +29,8 @@ class Resource:
 CORE = [
     Resource("namespaces", "Namespace", namespaced=False, short=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short=("no",), subresources=("status",)),
-    Resource("pods", "Pod", short=("po",), subresources=("status", "log")),
-    Resource("services", "Service", short=("svc",), subresources=("status",)),
+    Resource("pods", "Pod", short=("po",), subresources=("status", "log"), categories=("all",)),
+    Resource("services", "Service", short=("svc",), subresources=("status",), categories=("all",)),
     Resource("endpoints", "Endpoints", short=("ep",), has_status=False),
     Resource("secrets", "Secret", has_status=False),
     Resource("configmaps", "ConfigMap", short=("cm",), has_status=False),
@@ -38,9 +39,12 @@ CORE = [
     Resource("persistentvolumes", "PersistentVolume", namespaced=False, short=("pv",)),
 ]
 WORKLOADS = [
-    Resource("deployments", "Deployment", short=("deploy",), subresources=("status", "scale")),
-    Resource("replicasets", "ReplicaSet", short=("rs",), subresources=("status", "scale")),
-]
+    Resource("deployments", "Deployment", short=("deploy",), subresources=("status", "scale"),
+             categories=("all",)),
+    Resource("replicasets", "ReplicaSet", short=("rs",), subresources=("status", "scale"),
+             categories=("all",)),
+]  # fmt: skip
+DISCOVERY_V1 = [Resource("endpointslices", "EndpointSlice", has_status=False)]
 STORAGE = [Resource("storageclasses", "StorageClass", namespaced=False, short=("sc",))]
 
 
@@ -71,6 +75,7 @@ POSES = {
             "": {"v1": CORE},
             "apps": {"v1": WORKLOADS},
             "storage.k8s.io": {"v1": STORAGE},
+            "discovery.k8s.io": {"v1": DISCOVERY_V1},
         },
         chunking=True,
         bookmarks=True,
@@ -94,7 +99,9 @@ def api_version(group: str, version: str) -> str:
     return f"{group}/{version}" if group else version
 
 
-def resource_list(group: str, version: str, resources: list[Resource]) -> dict[str, object]:
+def resource_list(
+    group: str, version: str, resources: list[Resource], categories: bool = True
+) -> dict[str, object]:
     out: list[dict[str, object]] = []
     for res in resources:
         out.append(
@@ -105,6 +112,7 @@ def resource_list(group: str, version: str, resources: list[Resource]) -> dict[s
                 "kind": res.kind,
                 "verbs": VERBS,
                 **({"shortNames": list(res.short)} if res.short else {}),
+                **({"categories": list(res.categories)} if categories and res.categories else {}),
             }
         )
         for sub in res.subresources:

@@ -14,7 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import yaml
+
 from . import exec as pod_exec
+from . import protobuf
 from .api import KubeAPI, Ref, body_object
 from .resources import group_doc, resource_list
 from .store import ApiError
@@ -83,7 +86,7 @@ class Router:
                 ],
             }
         if parts == ["api", "v1"]:
-            return resource_list("", "v1", groups[""]["v1"])
+            return resource_list("", "v1", groups[""]["v1"], self.api.pose.bookmarks)
         if parts == ["apis"]:
             return {
                 "kind": "APIGroupList",
@@ -95,7 +98,7 @@ class Router:
         if len(parts) == 3 and parts[0] == "apis":
             resources = groups.get(parts[1], {}).get(parts[2])
             if resources is not None:
-                return resource_list(parts[1], parts[2], resources)
+                return resource_list(parts[1], parts[2], resources, self.api.pose.bookmarks)
         if parts and parts[0] in ("healthz", "livez", "readyz"):
             return "ok"
         return None
@@ -212,6 +215,8 @@ class Router:
                     )
                 )
             return Reply(doc=obj)
+        if method in ("POST", "PUT", "DELETE"):
+            body = decodable(headers, body)
         if method == "POST" and not t.name:
             created = api.create(t, body_object(body), dry)
             return Reply(201, api.present(created, t))
@@ -322,6 +327,37 @@ class Router:
             "spec": {"replicas": obj["spec"].get("replicas", 1)},
             "status": {"replicas": obj.get("status", {}).get("replicas", 0), "selector": ",".join(f"{k}={v}" for k, v in labels.items())},
         })  # fmt: skip
+
+
+DECODABLE = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+
+
+def decodable(headers: Any, body: bytes) -> bytes:
+    """The body as JSON (from JSON, YAML or Kubernetes protobuf); 415 in the apiserver's
+    words for a media type it has no decoder for (CBOR)."""
+    ctype = (headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
+    if ctype == "application/json" or not body:
+        return body
+    if ctype == protobuf.CONTENT_TYPE:
+        try:
+            return json.dumps(protobuf.decode(body)).encode()
+        except protobuf.ProtobufError as exc:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format: {exc}",
+            ) from None
+    if ctype == "application/yaml":
+        try:
+            return json.dumps(yaml.safe_load(body)).encode()
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"error converting YAML to JSON: {exc}") from None
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(DECODABLE)}",
+    )
 
 
 def _is_watch(query: dict[str, str]) -> bool:

@@ -1,0 +1,195 @@
+"""Real clients against the sandbox Kubernetes API, unchanged: kubectl 1.20 (Debian's),
+1.32 and 1.37 (the bootstrap's registry wheels) through the stack README's commands
+and the everyday verbs, on both poses; what a 1.5 server refused is refused here too.
+
+One sandbox API per pose for the module; each test names its objects after the kubectl
+it drives, so the three clients share a cluster without meeting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
+
+from .support.kube import kube_sandbox
+from .support.waiting import wait_for
+
+VENV = Path(sys.executable).parent.parent
+KUBECTLS = {
+    "1.20": VENV / "kubernetes-client/usr/bin/kubectl",
+    "1.32": VENV / "kubectl-1.32/kubectl",
+    "1.37": VENV / "kubectl-1.37/kubectl",
+}
+
+
+class Kubectl:
+    def __init__(self, version: str, config: Path, pose: str) -> None:
+        self.version, self.config, self.pose = version, config, pose
+        self.tag = version.replace(".", "")  # a name suffix of this client's own objects
+
+    def run(self, *args: str, check: bool = True, stdin: str | None = None,
+            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        done = subprocess.run(
+            [str(KUBECTLS[self.version]), "--kubeconfig", str(self.config), *args],
+            capture_output=True, text=True, timeout=timeout, check=False, input=stdin,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(self.config.parent), **(env or {})},
+        )  # fmt: skip
+        if check:
+            assert done.returncode == 0, f"kubectl {self.version} {' '.join(args)}: {done.stderr}"
+        return done
+
+    def out(self, *args: str, **kw: Any) -> str:
+        return self.run(*args, **kw).stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.out(*args, "-o", "json"))
+
+
+@pytest.fixture(scope="module", params=["modern", "1.5"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Sandbox, Path]]:
+    with kube_sandbox(request.param, node_ports=(30000, 30100)) as sandbox:
+        config = tmp_path_factory.mktemp(f"kube-{request.param}") / "kubeconfig"
+        config.write_text(json.dumps(kubeconfig(sandbox.server.url)))
+        yield sandbox, config
+
+
+@pytest.fixture(params=sorted(KUBECTLS))
+def kubectl(request: pytest.FixtureRequest, cluster: tuple[Sandbox, Path]) -> Kubectl:
+    sandbox, config = cluster
+    pose = "1.5" if sandbox.api.pose.git_version.startswith("v1.5") else "modern"
+    return Kubectl(request.param, config, pose)
+
+
+def running(k: Kubectl, selector: str, count: int = 1) -> bool:
+    pods = k.json("get", "pods", "-l", selector)["items"]
+    return len(pods) == count and all(p["status"].get("phase") == "Running" for p in pods)
+
+
+# -- the stack README: run, expose, get, describe ---------------------------------------
+
+
+def test_stack_readme_run_expose_get_describe(kubectl: Kubectl) -> None:
+    name = f"nginx{kubectl.tag}"
+    assert kubectl.out("run", "--image=nginx", "--port=80", name).strip() == f"pod/{name} created"
+    wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+    pod = kubectl.json("get", "pod", name)
+    assert pod["status"]["phase"] == "Running" and pod["spec"]["nodeName"].startswith("127.0.1.")
+    exposed = kubectl.out("expose", "pod", name, "--type=NodePort", "--port=80")
+    assert exposed.strip() == f"service/{name} exposed"
+    svc = kubectl.json("get", "service", name)
+    assert (
+        svc["spec"]["type"] == "NodePort" and 30000 <= svc["spec"]["ports"][0]["nodePort"] <= 30100
+    )
+    wait_for(
+        lambda: kubectl.json("get", "endpoints", name).get("subsets"), what="service endpoints"
+    )
+    endpoints = next(
+        line for line in kubectl.out("describe", "service", name).splitlines()
+        if line.startswith("Endpoints:")
+    )  # fmt: skip
+    if kubectl.pose == "1.5" and kubectl.version != "1.20":
+        # kubectl 1.31+ reads EndpointSlices, which a 1.5 server does not have
+        assert endpoints.split() == ["Endpoints:", "<none>"]
+    else:
+        assert "10.32." in endpoints and endpoints.endswith(":80")
+    described = kubectl.out("describe", "pod", name)
+    assert f"Name:         {name}" in described and "Status:       Running" in described
+    listed = kubectl.out("get", "pods", name).splitlines()
+    if kubectl.pose == "modern":  # server-side printing: kubectl's own columns
+        assert listed[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert listed[1].split()[1:3] == ["1/1", "Running"]
+    else:  # a 1.5 server has no Table answers: new clients print NAME and AGE only
+        assert listed[0].split() == ["NAME", "AGE"]
+
+
+# -- create -----------------------------------------------------------------------------
+
+
+def test_create_secret_configmap_namespace_service(kubectl: Kubectl) -> None:
+    """kubectl 1.32 and 1.37 send these as protobuf; the server decodes them."""
+    t = kubectl.tag
+    assert (
+        kubectl.out("create", "secret", "generic", f"s{t}", "--from-literal=user=admin").strip()
+        == f"secret/s{t} created"
+    )
+    assert kubectl.json("get", "secret", f"s{t}")["data"] == {"user": "YWRtaW4="}
+    kubectl.out("create", "configmap", f"c{t}", "--from-literal=a=b")
+    assert kubectl.json("get", "configmap", f"c{t}")["data"] == {"a": "b"}
+    kubectl.out("create", "namespace", f"n{t}")
+    assert kubectl.json("get", "namespace", f"n{t}")["status"]["phase"] == "Active"
+    kubectl.out("create", "service", "nodeport", f"svc{t}", "--tcp=80:8080")
+    port = kubectl.json("get", "service", f"svc{t}")["spec"]["ports"][0]
+    assert (port["port"], port["targetPort"], port["protocol"]) == (80, 8080, "TCP")
+
+
+def test_create_deployment_or_refused_as_1_5_did(kubectl: Kubectl) -> None:
+    name = f"web{kubectl.tag}"
+    done = kubectl.run(
+        "create", "deployment", name, "--image=nginx:1.25", "--replicas=2", check=False
+    )
+    if kubectl.pose == "1.5":  # kubectl asks apps/v1, which 1.5 never served
+        assert done.returncode == 1
+        assert "the server could not find the requested resource" in done.stderr
+        return
+    assert done.stdout.strip() == f"deployment.apps/{name} created", done.stderr
+    wait_for(lambda: running(kubectl, f"app={name}", 2), what=f"{name} pods")
+    dep = kubectl.json("get", "deployment", name)
+    assert dep["metadata"]["generation"] == 1
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": "25%"}
+
+
+# -- nodes: cordon, drain ---------------------------------------------------------------
+
+
+def test_cordon_keeps_pods_off_and_drain_moves_them(
+    kubectl: Kubectl, cluster: tuple[Sandbox, Path]
+) -> None:
+    sandbox, _ = cluster
+    node = "127.0.1.3"
+    try:
+        assert kubectl.out("cordon", node).strip() == f"node/{node} cordoned"
+        nodes = kubectl.out("get", "nodes", node)
+        if kubectl.pose == "modern":
+            assert "Ready,SchedulingDisabled" in nodes
+        name = f"pinned{kubectl.tag}"
+        kubectl.out("run", "--image=nginx", name)
+        wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+        assert kubectl.json("get", "pod", name)["spec"]["nodeName"] != node
+        drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", "--timeout=60s")
+        # kubectl 1.20.2 reuses its delete printer for the last line ("node/X deleted")
+        last = drained.stdout.splitlines()[-1]
+        assert last in (f"node/{node} drained", f"node/{node} deleted"), drained.stdout
+        assert not [p for p in sandbox.api.store.items("pods") if p["spec"].get("nodeName") == node]
+    finally:
+        kubectl.run("uncordon", node, check=False)
+
+
+# -- the kubernetes package -------------------------------------------------------------
+
+
+@pytest.fixture
+def client(cluster: tuple[Sandbox, Path]) -> Iterator[k8s.ApiClient]:
+    cfg = k8s.Configuration()
+    k8s_config.load_kube_config(str(cluster[1]), client_configuration=cfg)  # type: ignore[no-untyped-call]
+    with k8s.ApiClient(cfg) as api:
+        yield api
+
+
+def test_kubernetes_package_lists_and_reads_nodes(client: k8s.ApiClient) -> None:
+    core: Any = k8s.CoreV1Api(client)
+    nodes = core.list_node().items
+    assert [n.metadata.name for n in nodes] == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+    info = core.read_node("127.0.1.1").status.node_info
+    assert info.operating_system == "linux" and info.kubelet_version.startswith("v1.")
