@@ -28,6 +28,7 @@ from kubeha_tui.status import BACKENDS, BackendStatus
 from .areas import ClusterScreen
 from .base import AreaScreen
 from .ceph import CephScreen
+from .doctor import DoctorScreen
 from .fleet import FleetScreen
 from .help import HelpScreen, key_table
 from .kube import KubeScreen
@@ -42,6 +43,7 @@ SCREEN_TITLES = {
     "kube": "Kubernetes",
     "ceph": "Ceph",
     "wizard": "Wizard",
+    "doctor": "Doctor",
 }
 FOOTER_LABELS = {"kube": "Kube"}  # short enough for the footer at 80 columns
 POLL_EVERY = {
@@ -61,6 +63,7 @@ class KubehaApp(App[None]):
         "kube": KubeScreen,
         "ceph": CephScreen,
         "wizard": WizardScreen,
+        "doctor": DoctorScreen,
     }
     BINDINGS = [
         *(

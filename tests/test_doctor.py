@@ -267,6 +267,14 @@ def test_csi_multi_attach_and_still_being_used_are_lock_events() -> None:
         assert codes(obs) == ["volume.locked"]
 
 
+def test_a_lock_gone_and_no_watcher_is_no_finding_while_the_kubelet_retries() -> None:
+    obs = locked()
+    free = replace(obs.images[("rbd", "db")], lockers=(), watchers=())
+    assert diagnose(replace(obs, images={("rbd", "db"): free})) == []
+    used = replace(free, watchers=("127.0.0.1:0/1 client.9 cookie=1",))
+    assert codes(replace(obs, images={("rbd", "db"): used})) == ["volume.in-use"]
+
+
 def test_a_running_pod_with_an_old_lock_event_is_no_finding() -> None:
     obs = locked()
     assert obs.kube is not None
