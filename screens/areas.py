@@ -67,8 +67,7 @@ class ClusterScreen(DiagnosingScreen):
         self._data_changed(getattr(self.app, "data", {}))
 
     def _backends_changed(self) -> None:
-        if self.is_current:
-            self.schedule_diagnosis()
+        self.schedule_diagnosis()
 
     @on(FindingsUpdated)
     def _verdict(self, message: FindingsUpdated) -> None:
@@ -78,8 +77,7 @@ class ClusterScreen(DiagnosingScreen):
         )
 
     def _data_changed(self, data: dict[str, object]) -> None:
-        if self.is_current:
-            self.schedule_diagnosis()
+        self.schedule_diagnosis()
         snap = data.get("fleet")
         if isinstance(snap, FleetSnapshot) and self.is_current:
             rows = [

@@ -5,6 +5,7 @@ Ceph screen's dialogs, the guided removal of a lost host's OSDs, an empty bucket
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from .tables import FastTable, Row, selected_key, table
 
 COLUMNS = ("SEVERITY", "LAYER", "OBJECT", "WHAT IS WRONG")
 ROW_STYLE = {"critical": "failed", "error": "failed", "warning": "warn"}
-VERDICT_STYLE = {"healthy": "green"}
+DIAGNOSE_EVERY = 2.0  # seconds
 
 
 @dataclass
@@ -75,13 +76,23 @@ class DiagnosingScreen(AreaScreen):
 
     _busy = False
     _again = False
+    _last = 0.0
     pending: frozenset[str] = frozenset()
 
     def schedule_diagnosis(self) -> None:
+        """Diagnose now, or once the one under way is done; at most every DIAGNOSE_EVERY
+        seconds (it lists events and endpoints: not on every pod change of a big cluster)."""
+        if not self.is_current:
+            return
         if self._busy:
             self._again = True
             return
-        self._busy, self._again = True, False
+        wait = self._last + DIAGNOSE_EVERY - time.monotonic()
+        if wait > 0:
+            self._busy = self._again = True
+            self.set_timer(wait, self.diagnosis_done)
+            return
+        self._busy, self._again, self._last = True, False, time.monotonic()
         base = from_polls(getattr(self.app, "data", {}), getattr(self.app, "backends", {}))
         self.pending = base.pending
         services = self.kubeha.services
