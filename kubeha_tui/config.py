@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCREENS = ("cluster", "fleet", "kube", "ceph", "wizard")
+SCREENS = ("cluster", "fleet", "kube", "ceph", "wizard", "doctor")
 DEFAULT_FLEET_ENDPOINT = "unix:///var/run/fleet.sock"
 DEFAULT_CEPH_CONF = "/etc/ceph/ceph.conf"
 DEFAULT_SSH_USER = "core"

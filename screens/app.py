@@ -75,6 +75,12 @@ def _wizard_screen() -> Screen[None]:
     return WizardScreen()
 
 
+def _doctor_screen() -> Screen[None]:
+    from .doctor import DoctorScreen  # noqa: PLC0415
+
+    return DoctorScreen()
+
+
 @dataclass
 class ServicesBuilt(Message):
     """The backend services were built (in a worker, after the first frame)."""
@@ -88,6 +94,7 @@ SCREEN_TITLES = {
     "kube": "Kubernetes",
     "ceph": "Ceph",
     "wizard": "Wizard",
+    "doctor": "Doctor",
 }
 FOOTER_LABELS = {"kube": "Kube"}  # short enough for the footer at 80 columns
 POLL_EVERY = {
@@ -110,6 +117,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         "kube": _kube_screen,
         "ceph": _ceph_screen,
         "wizard": _wizard_screen,
+        "doctor": _doctor_screen,
     }
     BINDINGS = [
         *(

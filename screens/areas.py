@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import events
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
-from .base import AreaScreen
+from .doctor import DiagnosingScreen, FindingsUpdated, verdict_text
 from .kube_rows import RowCache
 from .tables import FastTable, Row, table
 from .widgets import BackendLine
@@ -36,15 +37,18 @@ class Pane(Vertical):
         yield self._body
 
 
-class ClusterScreen(AreaScreen):
+class ClusterScreen(DiagnosingScreen):
     TITLE_TEXT = "Cluster"
+    DEFAULT_CSS = "#cluster-verdict { padding: 0 1; }"
     HELP = (
-        "The first look after SSH: fleet units, Kubernetes pods and services side by side "
+        "The first look after SSH: the Doctor's verdict, one line per layer (healthy, or its "
+        "headline finding; 6 opens the Doctor), then fleet units, Kubernetes pods and services side by side "
         "(stacked on narrow terminals), each with its backend's connection state. "
         "Press 2, 3 or 4 for the full Fleet, Kubernetes and Ceph screens."
     )
 
     def compose_body(self) -> ComposeResult:
+        yield Static(Text("diagnosing..."), id="cluster-verdict")
         # Laid out for the terminal's width at once: a class set later restyles every pane.
         wide = "wide" if self.app.size.width >= WIDE_AT else ""
         with Container(id="panes", classes=wide):
@@ -59,11 +63,23 @@ class ClusterScreen(AreaScreen):
 
     def on_mount(self) -> None:
         self.watch(self.app, "data", self._data_changed)
+        self.watch(self.app, "backends", self._backends_changed)
 
     def on_screen_resume(self) -> None:
         self._data_changed(getattr(self.app, "data", {}))
 
+    def _backends_changed(self) -> None:
+        self.schedule_diagnosis()
+
+    @on(FindingsUpdated)
+    def _verdict(self, message: FindingsUpdated) -> None:
+        self.diagnosis_done()
+        self.query_one("#cluster-verdict", Static).update(
+            verdict_text(message.findings, self.pending)
+        )
+
     def _data_changed(self, data: dict[str, object]) -> None:
+        self.schedule_diagnosis()
         if not data:
             return
         # Imported with the first data, not before the first frame (the services that

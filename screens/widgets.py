@@ -31,7 +31,14 @@ class StatusBar(Static):
     state; the reasons live on the screens."""
 
     DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
-    SCREENS = (("Cluster", "1"), ("Fleet", "2"), ("Kube", "3"), ("Ceph", "4"), ("Wizard", "5"))
+    SCREENS = (
+        ("Cluster", "1"),
+        ("Fleet", "2"),
+        ("Kube", "3"),
+        ("Ceph", "4"),
+        ("Wizard", "5"),
+        ("Doctor", "6"),
+    )
 
     def __init__(self, title: str) -> None:
         super().__init__(id="status-bar")

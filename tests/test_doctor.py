@@ -17,12 +17,15 @@ from kubeha_tui.doctor.findings import (
     ordered,
     verdict,
 )
+from kubeha_tui.doctor.gather import from_polls
 from kubeha_tui.doctor.observation import KubeEvent, Observation, VolumeRef
+from kubeha_tui.doctor.report import FINDINGS, exit_status, text_report
 from kubeha_tui.fleet.client import FleetSnapshot
 from kubeha_tui.fleet.models import Machine, Unit, UnitState
 from kubeha_tui.kube.client import ServerInfo
 from kubeha_tui.kube.models import Deployment, Node, Pod, Service, ServicePort
 from kubeha_tui.kube.service import KubeSnapshot
+from kubeha_tui.status import BackendStatus
 
 IPS = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
 MIDS = tuple(f"{n:x}" * 32 for n in (10, 11, 12))
@@ -267,6 +270,14 @@ def test_csi_multi_attach_and_still_being_used_are_lock_events() -> None:
         assert codes(obs) == ["volume.locked"]
 
 
+def test_a_lock_gone_and_no_watcher_is_no_finding_while_the_kubelet_retries() -> None:
+    obs = locked()
+    free = replace(obs.images[("rbd", "db")], lockers=(), watchers=())
+    assert diagnose(replace(obs, images={("rbd", "db"): free})) == []
+    used = replace(free, watchers=("127.0.0.1:0/1 client.9 cookie=1",))
+    assert codes(replace(obs, images={("rbd", "db"): used})) == ["volume.in-use"]
+
+
 def test_a_running_pod_with_an_old_lock_event_is_no_finding() -> None:
     obs = locked()
     assert obs.kube is not None
@@ -360,3 +371,29 @@ def test_order_is_worst_first_and_verdict_one_line_per_layer() -> None:
 def test_findings_serialise_to_json() -> None:
     doc = diagnose(locked())[0].to_json()
     assert json.loads(json.dumps(doc))["next_step"]["target"][1] == "db"
+
+
+def test_from_polls_gives_no_verdict_on_layers_still_connecting() -> None:
+    k = kube()
+    data: dict[str, object] = {"fleet": fleet(), "kube": replace(k, synced=False)}
+    states = {
+        "fleet": BackendStatus("fleet", "connected"),
+        "ceph": BackendStatus("ceph", "unreachable", "no mons"),
+    }
+    obs = from_polls(data, states)
+    assert obs.pending == frozenset({"kube"}) and obs.kube is None
+    assert obs.ceph is None and obs.ceph_error == "no mons"
+    assert codes(obs) == ["ceph.unreachable"]
+
+
+def test_the_text_report_has_the_verdict_headline_and_one_block_per_finding() -> None:
+    obs = locked()
+    found = diagnose(obs)
+    text = text_report(found)
+    assert text.splitlines()[:3] == ["fleet       healthy", "kubernetes  healthy",
+                                     "ceph        pod default/db-0 cannot mount rbd/db: the image is locked"]  # fmt: skip
+    assert (
+        "\nERROR ceph: image rbd/db\n" in text
+        and "  run:   ceph osd blocklist add 127.0.0.1:0/3141" in text
+    )
+    assert exit_status(obs, found) == FINDINGS

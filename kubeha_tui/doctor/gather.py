@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.kube.service import KubeSnapshot
 from kubeha_tui.polling import Poll
 from kubeha_tui.services import Services
+from kubeha_tui.status import BackendStatus
 
 from . import ceph_calls
 from .observation import ImageKey, KubeEvent, Observation, PodKey, VolumeRef
@@ -187,3 +188,27 @@ def collect(services: Services, timeout: float = 30.0) -> Observation:
         ceph if isinstance(ceph, CephSnapshot) else None, ceph_error,
     )  # fmt: skip
     return observe(base, services.kube.client, services.ceph.ceph)
+
+
+def from_polls(data: Mapping[str, object], states: Mapping[str, BackendStatus]) -> Observation:
+    """The snapshots the app's polls last gave: a layer unreachable now is None with its
+    reason; one still connecting is ``pending`` (no verdict on it yet)."""
+    layers: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    pending = set()
+    for name in ("fleet", "kube", "ceph"):
+        status = states.get(name)
+        if status is not None and status.state == "unreachable":
+            layers[name], errors[name] = None, status.detail or "unreachable"
+        elif name in data and getattr(data[name], "synced", True):
+            layers[name], errors[name] = data[name], ""
+        else:
+            layers[name], errors[name] = None, ""
+            pending.add(name)
+    fleet, kube, ceph = layers["fleet"], layers["kube"], layers["ceph"]
+    return Observation(
+        fleet if isinstance(fleet, FleetSnapshot) else None, errors["fleet"],
+        kube if isinstance(kube, KubeSnapshot) else None, errors["kube"],
+        ceph if isinstance(ceph, CephSnapshot) else None, errors["ceph"],
+        pending=frozenset(pending),
+    )  # fmt: skip

@@ -66,6 +66,7 @@ class Observation:
     pod_volumes: Mapping[PodKey, tuple[VolumeRef, ...]] = field(default_factory=dict)
     images: Mapping[ImageKey, Image] = field(default_factory=dict)  # lockers and watchers
     image_errors: Mapping[ImageKey, str] = field(default_factory=dict)
+    pending: frozenset[str] = frozenset()  # layers still connecting: no verdict on them yet
 
     def events_for(self, namespace: str, name: str, kind: str = "Pod") -> list[KubeEvent]:
         return [

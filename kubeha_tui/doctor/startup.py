@@ -49,6 +49,8 @@ def state_row(state: UnitState, machines: dict[str, Machine]) -> str:
 
 
 def check_fleet(obs: Observation) -> Iterator[Finding]:
+    if obs.fleet is None and "fleet" in obs.pending:
+        return
     if obs.fleet is None:
         reason = obs.fleet_error or "not read yet"
         etcd = "503" in reason or "etcd" in reason
@@ -162,6 +164,8 @@ def apiserver_cause(obs: Observation) -> str:
 
 
 def check_kube(obs: Observation) -> Iterator[Finding]:
+    if obs.kube is None and "kube" in obs.pending:
+        return
     if obs.kube is None:
         yield Finding(
             "critical", "kube", "Kubernetes API", "the Kubernetes API does not answer",

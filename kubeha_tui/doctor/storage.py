@@ -25,6 +25,8 @@ EXPLAINED_BY_OSDS = {
 
 
 def check_ceph(obs: Observation) -> Iterator[Finding]:
+    if obs.ceph is None and "ceph" in obs.pending:
+        return
     if obs.ceph is None:
         yield Finding(
             "critical", "ceph", "Ceph cluster", "Ceph does not answer",

@@ -86,6 +86,9 @@ def node_state(node: str, obs: Observation) -> tuple[bool | None, list[str]]:
 def check_volumes(obs: Observation) -> Iterator[Finding]:
     for ns, pod, event in lock_events(obs):
         for ref in images_named(event, obs.pod_volumes.get((ns, pod), ())):
+            image = obs.images.get((ref.pool, ref.image))
+            if image is not None and not image.lockers and not image.watchers:
+                continue  # the cause is gone: the kubelet's next retry mounts it
             yield _finding(obs, ns, pod, event, ref)
 
 

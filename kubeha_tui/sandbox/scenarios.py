@@ -205,30 +205,52 @@ def _fleet_fault(sb: Sandbox, **change: Any) -> None:
     sb.set_faults("fleet-faults.json", doc)
 
 
+def fleet_status(sb: Sandbox) -> int:
+    try:
+        sb.fleet_machines()
+    except ScenarioError as exc:
+        return 503 if "503" in str(exc) else 500
+    return 200
+
+
 def break_etcd(sb: Sandbox) -> dict[str, Any]:
     _fleet_fault(sb, etcd_down=True)
+    wait_for("fleet to answer 503", lambda: fleet_status(sb) == 503)
     return {}
+
+
+def unit_failed(sb: Sandbox, unit: str) -> bool:
+    conn = _UnixHTTP(str(sb.root / "fleet.sock"))
+    try:
+        conn.request("GET", f"/fleet/v1/state?unitName={unit}")
+        states = json.loads(conn.getresponse().read()).get("states") or []
+    finally:
+        conn.close()
+    return any(s.get("systemdActiveState") == "failed" for s in states)
 
 
 def break_unit(sb: Sandbox, unit: str = "pidalio-scheduler.service") -> dict[str, Any]:
     _fleet_fault(sb, failed=[[unit, ""]])
+    wait_for(f"{unit} to fail", lambda: unit_failed(sb, unit))
     return {"unit": unit}
+
+
+def api_answers(sb: Sandbox) -> bool:
+    try:
+        urllib.request.urlopen(sb.kube_url + "/version", timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def break_apiserver(sb: Sandbox) -> dict[str, Any]:
     _fleet_fault(sb, failed=[["pidalio-apiserver.service", ""]])
+    wait_for(
+        "pidalio-apiserver.service to fail", lambda: unit_failed(sb, "pidalio-apiserver.service")
+    )
     sb.set_faults("kube-faults.json", {"apiserver_down": True})
 
-    def refused() -> bool:
-        try:
-            urllib.request.urlopen(sb.kube_url + "/version", timeout=2).close()
-        except urllib.error.HTTPError:
-            return False
-        except OSError:
-            return True
-        return False
-
-    wait_for("the Kubernetes API to stop answering", refused)
+    wait_for("the Kubernetes API to stop answering", lambda: not api_answers(sb))
     return {}
 
 
@@ -382,6 +404,9 @@ def break_lost_node(sb: Sandbox, ip: str = LOST_IP) -> dict[str, Any]:
             os.kill(record.pid, signal.SIGKILL)
         sb.mon(cluster, {"prefix": "osd down", "ids": [str(osd)]})
     _fleet_fault(sb, gone=[mid])
+    wait_for(
+        f"fleet to lose machine {ip}", lambda: all(m.get("id") != mid for m in sb.fleet_machines())
+    )
     sb.set_ready(ip, False)
     return {
         "ip": ip,
@@ -458,6 +483,8 @@ def heal(root: Path) -> list[str]:
         notes += heal_lost_node(sb, staged["lost-node"])
     sb.set_faults("fleet-faults.json", {})
     sb.set_faults("kube-faults.json", {})
+    wait_for("fleet to answer again", lambda: fleet_status(sb) == 200)
+    wait_for("the Kubernetes API to answer again", lambda: api_answers(sb))
     (sb.root / STAGED).unlink(missing_ok=True)
     return [f"healed: {', '.join(staged) or 'nothing was staged'}", *notes]
 
