@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual._segment_tools import line_crop
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellKey, RowKey
 
 from .plain import clean
 
 Cell = str | Text | object  # objects show as str(cell), computed at render time
+AWAY = Coordinate(-2, 0)  # the cursor as rows other than the cursor's row see it: on none
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,14 @@ class FastTable(DataTable[Any]):
     four columns took 0.3 s to appear, and re-measures a whole column for each updated
     cell that got narrower (quadratic when details fill in). Our cells are one-line
     ``str`` or ``Text``, whose width is simply their cell length.
+
+    Every row is one line high, so a row's place is its index: DataTable sums the
+    heights of all rows above it, O(rows) for each cursor move. And a redraw drops the
+    rendered lines only: DataTable's ``_update_count`` would also make it rebuild its
+    row order and line offsets, O(rows) lists at every redraw that the garbage
+    collector then has to walk. A line is cached with the cursor only when the cursor is
+    on it: DataTable keys every line by the cursor's place, so each move re-rendered the
+    whole visible table.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -115,6 +128,17 @@ class FastTable(DataTable[Any]):
                 self.move_cursor(row=new_keys.index(cursor_key), animate=False)
         self._shown = {r.key: r for r in rows}
 
+    def add_row(
+        self,
+        *cells: Any,
+        height: int | None = 1,
+        key: str | None = None,
+        label: Any = None,
+    ) -> RowKey:
+        if height != 1:
+            raise ValueError("FastTable rows are one line high")
+        return super().add_row(*cells, height=1, key=key, label=label)
+
     def _update_rows(self, rows: Sequence[Row]) -> None:
         """Rewrite the rows (same keys, same order as shown) that changed, in one refresh."""
         column_keys = list(self.columns)
@@ -133,8 +157,31 @@ class FastTable(DataTable[Any]):
 
     def redraw(self) -> None:
         """Render the visible rows again (cells such as ages change with time alone)."""
-        self._update_count += 1  # invalidates DataTable's render caches
+        self._row_render_cache.clear()
+        self._cell_render_cache.clear()
+        self._line_cache.clear()
         self.refresh()
+
+    @property
+    def _header_lines(self) -> int:
+        return self.header_height if self.show_header else 0
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        width = sum(c.get_render_width(self) for c in self.columns.values())
+        width += self._row_label_column_width
+        return Region(0, row_index + self._header_lines, max(self.size.width, width), 1)
+
+    def _get_cell_region(self, coordinate: Coordinate) -> Region:
+        if not self.is_valid_coordinate(coordinate):
+            return Region(0, 0, 0, 0)
+        row_index, column_index = coordinate
+        columns = self.ordered_columns
+        x = sum(c.get_render_width(self) for c in columns[:column_index])
+        x += self._row_label_column_width
+        width = columns[column_index].get_render_width(self)
+        return Region(x, row_index + self._header_lines, width, 1)
 
     def clear(self, columns: bool = False) -> FastTable:
         self._shown = {}
@@ -187,6 +234,37 @@ class FastTable(DataTable[Any]):
         ]]  # fmt: skip
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's, with the cursor and hover places seen from this line's row."""
+        width = self.size.width
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        if self.cursor_type == "row":
+            row = self._row_locations.get(row_key)
+            row_index = -1 if row is None else row
+            cursor = cursor if cursor.row == row_index else AWAY
+            hover = hover if hover.row == row_index else AWAY
+        cache_key = (y, x1, x2, width, cursor, hover, base_style, self.cursor_type,
+                     self._show_hover_cursor, self._update_count, self._pseudo_class_state)  # fmt: skip
+        cached = self._line_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        fixed, scrollable = self._render_line_in_row(
+            row_key, line_no, base_style, cursor_location=cursor, hover_location=hover
+        )
+        fixed_width = sum(
+            c.get_render_width(self) for c in self.ordered_columns[: self.fixed_columns]
+        )
+        fixed_line: list[Segment] = list(chain.from_iterable(fixed)) if fixed else []
+        scrollable_line: list[Segment] = list(chain.from_iterable(scrollable))
+        segments = fixed_line + line_crop(scrollable_line, x1 + fixed_width, x2, width)
+        strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
+        self._line_cache[cache_key] = strip
+        return strip
 
     def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
         """Widen columns for the updated cells only: O(changed cells), never O(rows).
