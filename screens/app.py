@@ -195,6 +195,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             self._services = self._build_services()
         return self._services
 
+    @property
+    def built_services(self) -> Services | None:
+        """The services once built, else None: for callers that must not build them."""
+        return self._services
+
     def _build_services(self) -> Services:
         from kubeha_tui.services import build_services  # noqa: PLC0415 - 0.3 s of imports
 

@@ -95,9 +95,9 @@ class DiagnosingScreen(AreaScreen):
         self._busy, self._again, self._last = True, False, time.monotonic()
         base = from_polls(getattr(self.app, "data", {}), getattr(self.app, "backends", {}))
         self.pending = base.pending
-        services = self.kubeha.services
-        kube = services.kube.client if base.kube is not None else None
-        ceph = services.ceph.ceph if base.ceph is not None else None
+        services = self.kubeha.built_services  # none before the first frame: polls only
+        kube = services.kube.client if services and base.kube is not None else None
+        ceph = services.ceph.ceph if services and base.ceph is not None else None
         self.run_worker(
             lambda: self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph)))),
             name="doctor", group="doctor", thread=True, exclusive=True, exit_on_error=False,
