@@ -1,15 +1,16 @@
 """SSH to a stack node with paramiko: host-key checks, channels and reconnects.
 
 - Hosts resolve through ``~/.ssh/config`` (Host, HostName, User, Port,
-  IdentityFile, ProxyJump); keys come from ``--identity``, that config, the
-  agent (``SSH_AUTH_SOCK``) or the default key files.
-- Host keys are checked against known_hosts: unknown keys are refused with
-  their fingerprint unless ``accept_new_host_key`` records them; a changed
-  key is always refused.
+  IdentityFile, ProxyJump, also ``ssh://user@host:port`` hops); keys come from
+  ``--identity``, that config, the agent (``SSH_AUTH_SOCK``) or the default key
+  files. A failed login says which keys and agent were tried.
+- Host keys are checked against known_hosts as OpenSSH does (known_hosts.py):
+  unknown keys are refused with their fingerprint unless
+  ``accept_new_host_key`` records them; changed and revoked keys always are.
 - One shared connection serves exec streams (``fleetctl fd-forward``),
   direct-tcpip channels (also as a process-private socket, never a listener),
-  and plain commands with a timeout. A dropped connection is reported and re-opened on the next
-  use, with exponential backoff between failed attempts.
+  and plain commands with a timeout. A dropped connection is reported and
+  re-opened on the next use, with a backoff capped at RECONNECT_MAX.
 """
 
 from __future__ import annotations

@@ -115,6 +115,7 @@ def describe_http_error(code: int, message: str, host: str) -> str:
     return f"Kubernetes API: {code} {message}".rstrip()
 
 
+UNEXPECTED = "Unexpected"  # the KubeError reason of a bug (no answer was involved)
 _logged: set[tuple[str, str]] = set()
 _logged_lock = threading.Lock()
 
@@ -127,7 +128,9 @@ def unexpected(exc: BaseException, where: str) -> KubeError:
         _logged.add(key)
     if first:
         log.error("unexpected error in %s", where, exc_info=exc)
-    return KubeError(f"unexpected error in {where} (see the log): {type(exc).__name__}: {exc}")
+    return KubeError(
+        f"unexpected error in {where} (see the log): {type(exc).__name__}: {exc}", 0, UNEXPECTED
+    )
 
 
 _WHO = re.compile(r"^(<[^>]*>|\w+\(host=[^)]*\)): ")
