@@ -388,16 +388,22 @@ class SSHSession:
     def _connect_now(self, attempt: threading.Event, generation: int) -> paramiko.SSHClient:
         try:
             client = self._connect()
-        except SSHError as exc:
+        except Exception as exc:  # whatever it was, the waiters must not wait forever
+            message = str(exc)
+            if not isinstance(exc, SSHError):  # a bug: said as one, logged in full
+                log.exception("connecting to %s failed", self.options.target)
+                message = f"unexpected error connecting to {self.options.target}: {type(exc).__name__}: {exc}"
             with self._lock:
                 self._failures += 1
                 delay = min(RECONNECT_MAX, 0.5 * 2 ** (self._failures - 1))
                 self._next_attempt = time.monotonic() + delay
-                self._last_error = str(exc)
+                self._last_error = message
                 self._attempt = None
             attempt.set()
-            self._set_state("unreachable", str(exc))
-            raise
+            self._set_state("unreachable", message)
+            if isinstance(exc, SSHError):
+                raise
+            raise SSHError(message) from exc
         with self._lock:
             self._attempt = None
             if generation != self._generation:  # closed meanwhile: do not keep it
