@@ -1,15 +1,16 @@
 """SSH to a stack node with paramiko: host-key checks, channels and reconnects.
 
 - Hosts resolve through ``~/.ssh/config`` (Host, HostName, User, Port,
-  IdentityFile, ProxyJump); keys come from ``--identity``, that config, the
-  agent (``SSH_AUTH_SOCK``) or the default key files.
-- Host keys are checked against known_hosts: unknown keys are refused with
-  their fingerprint unless ``accept_new_host_key`` records them; a changed
-  key is always refused.
+  IdentityFile, ProxyJump, also ``ssh://user@host:port`` hops); keys come from
+  ``--identity``, that config, the agent (``SSH_AUTH_SOCK``) or the default key
+  files. A failed login says which keys and agent were tried.
+- Host keys are checked against known_hosts as OpenSSH does (known_hosts.py):
+  unknown keys are refused with their fingerprint unless
+  ``accept_new_host_key`` records them; changed and revoked keys always are.
 - One shared connection serves exec streams (``fleetctl fd-forward``),
   direct-tcpip channels (also as a process-private socket, never a listener),
-  and plain commands with a timeout. A dropped connection is reported and re-opened on the next
-  use, with exponential backoff between failed attempts.
+  and plain commands with a timeout. A dropped connection is reported and
+  re-opened on the next use, with a backoff capped at RECONNECT_MAX.
 """
 
 from __future__ import annotations
@@ -401,16 +402,22 @@ class SSHSession:
     def _connect_now(self, attempt: threading.Event, generation: int) -> paramiko.SSHClient:
         try:
             client = self._connect()
-        except SSHError as exc:
+        except Exception as exc:  # whatever it was, the waiters must not wait forever
+            message = str(exc)
+            if not isinstance(exc, SSHError):  # a bug: said as one, logged in full
+                log.exception("connecting to %s failed", self.options.target)
+                message = f"unexpected error connecting to {self.options.target}: {type(exc).__name__}: {exc}"
             with self._lock:
                 self._failures += 1
                 delay = min(RECONNECT_MAX, 0.5 * 2 ** (self._failures - 1))
                 self._next_attempt = time.monotonic() + delay
-                self._last_error = str(exc)
+                self._last_error = message
                 self._attempt = None
             attempt.set()
-            self._set_state("unreachable", str(exc))
-            raise
+            self._set_state("unreachable", message)
+            if isinstance(exc, SSHError):
+                raise
+            raise SSHError(message) from exc
         with self._lock:
             self._attempt = None
             if generation != self._generation:  # closed meanwhile: do not keep it

@@ -490,3 +490,16 @@ def test_pod_status_is_kubectls(pod: dict[str, Any], status: str, problem: str) 
         summary.ready
         == f"{sum(1 for c in pod['status']['containerStatuses'] if c is _UP)}/{len(pod['spec']['containers'])}"
     )
+
+
+def test_closing_the_service_ends_its_watches_at_once(kube: Sandbox, tmp_path: Path) -> None:
+    service = KubeService(client_for(kube, tmp_path))
+    snap = next(p.data for p in service.poll() if p.final)
+    assert isinstance(snap, KubeSnapshot)
+    threads = [r.thread for r in service._reflectors.values()]
+    wait_for(lambda: all(r._stream is not None for r in service._reflectors.values()),
+             what="every kind watching")  # fmt: skip
+    service.close()  # the watches would otherwise sit in a read for up to 5 minutes
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not [t.name for t in threads if t.is_alive()]

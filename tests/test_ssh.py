@@ -397,3 +397,19 @@ def test_unreachable_port_fails_fast_with_reason(tmp_path: Path) -> None:
     with pytest.raises(SSHError, match="cannot reach"):
         session.run("true")
     assert session.state == "unreachable"
+
+
+def test_a_bug_while_connecting_is_said_and_does_not_wedge_the_session(sshd: Sshd) -> None:
+    session = SSHSession(options(sshd))
+
+    def broken() -> None:
+        raise ValueError("boom")
+
+    session._connect = broken  # type: ignore[method-assign,assignment]
+    with pytest.raises(SSHError, match=r"unexpected error connecting to .*ValueError: boom"):
+        session.client()
+    assert session.state == "unreachable"
+    del session._connect  # the real one again: the next attempt (after the backoff) works
+    result = wait_for(lambda: session.run("echo ok"), timeout=10, what="a working session")
+    assert result.stdout == "ok\n"
+    session.close()

@@ -11,27 +11,27 @@ seconds on big lists.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import logging
 import os
-import re
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import urllib3
 import yaml
-from urllib3.exceptions import MaxRetryError
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.ssh import SSHError, SSHSession
 
-from .transport import SSHDialError, dial_tls, ssh_dial, tcp_dial, use_dial
+from .errors import NETWORK_ERRORS, UNEXPECTED, KubeError, unexpected, why
+from .kubeconfig import check_kubeconfig, kubeconfig_paths
+from .stream import Stream
+from .transport import dial_tls, ssh_dial, tcp_dial, use_dial
+
+__all__ = ["UNEXPECTED", "KubeClient", "KubeError", "ServerInfo", "Stream", "unexpected"]
 
 if TYPE_CHECKING:  # the package takes 0.4 s to import: loaded by the first request, in a worker
     from kubernetes import client as k8s
@@ -43,14 +43,6 @@ REMOTE_KUBECONFIG = 'cat "${KUBECONFIG:-$HOME/.kube/config}"'
 Obj = dict[str, Any]
 WORKLOAD_KINDS = frozenset({"deployments", "replicasets"})
 CLUSTER_KINDS = frozenset({"nodes", "namespaces", "persistentvolumes", "storageclasses"})
-
-
-class KubeError(ServiceError):
-    """An API answer that is an error: its HTTP code and the Status reason."""
-
-    def __init__(self, message: str, code: int = 0, reason: str = "") -> None:
-        super().__init__(message)
-        self.code, self.reason = code, reason
 
 
 @dataclass(frozen=True)
@@ -114,118 +106,6 @@ def describe_http_error(code: int, message: str, host: str) -> str:
     if code == 403:
         return f"forbidden (403): {message}"
     return f"Kubernetes API: {code} {message}".rstrip()
-
-
-_logged: set[tuple[str, str]] = set()
-_logged_lock = threading.Lock()
-
-
-def unexpected(exc: BaseException, where: str) -> KubeError:
-    """A failure that is no outage but a bug: its traceback logged once, its type shown."""
-    key = (type(exc).__name__, str(exc))
-    with _logged_lock:
-        first = key not in _logged
-        _logged.add(key)
-    if first:
-        log.error("unexpected error in %s", where, exc_info=exc)
-    return KubeError(f"unexpected error in {where} (see the log): {type(exc).__name__}: {exc}")
-
-
-_WHO = re.compile(r"^(<[^>]*>|\w+\(host=[^)]*\)): ")
-_TIMEOUT = re.compile(r"\s*\((read|connect) timeout=[^)]*\)")
-
-
-def _why(exc: BaseException) -> str:
-    """A network failure in one line, without urllib3's object reprs."""
-    if isinstance(exc, MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    if isinstance(exc, SSHDialError):
-        return f"through SSH: {exc.message}"
-    text = _TIMEOUT.sub("", _WHO.sub("", str(exc)))
-    return f"{type(exc).__name__}: {text or type(exc).__name__}"
-
-
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-
-
-def kubeconfig_paths(explicit: str | None) -> list[Path]:
-    """The files the kubeconfig loader reads: --kubeconfig, $KUBECONFIG, ~/.kube/config."""
-    spec = explicit or os.environ.get("KUBECONFIG") or "~/.kube/config"
-    return [Path(p).expanduser() for p in spec.split(os.pathsep) if p]
-
-
-def check_kubeconfig(path: Path) -> None:
-    """A clear one-line error for a kubeconfig that is not a YAML mapping."""
-    try:
-        text = path.read_bytes().decode()
-    except FileNotFoundError:
-        return  # the loader says which file is missing
-    except UnicodeDecodeError:
-        raise ServiceError(f"kubeconfig {path} is not a text file (not UTF-8)") from None
-    except OSError as exc:
-        raise ServiceError(f"cannot read kubeconfig {path}: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ServiceError(f"kubeconfig {path} is not valid YAML{where}: {problem}") from None
-    if doc is not None and not isinstance(doc, dict):
-        raise ServiceError(
-            f"kubeconfig {path} holds a YAML {type(doc).__name__}, not a mapping "
-            "(clusters, users, contexts)"
-        )
-
-
-class Stream:
-    """A streamed answer (watch, log follow). ``close()``, from any thread, ends it
-    promptly: the reader sees the end of the stream, not an error."""
-
-    def __init__(self, client: KubeClient, response: Any) -> None:
-        self.client, self._raw = client, response.response
-        self._closed = threading.Event()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    def close(self) -> None:
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        # Wakes a reader blocked on the socket; fails when already released (then
-        # nothing is blocked on it).
-        with contextlib.suppress(OSError, RuntimeError, ValueError):
-            self._raw.shutdown()
-
-    def batches(self) -> Iterator[list[bytes]]:
-        """The complete lines of each read from the network."""
-        raw, finished = self._raw, False
-        try:
-            pending = b""
-            for chunk in raw.stream(65536, decode_content=False):
-                if self.closed:
-                    return
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                if lines:
-                    yield [line for line in lines if line]
-            if pending and not self.closed:
-                yield [pending]
-            finished = True
-        except NETWORK_ERRORS as exc:  # a dropped stream: the caller reconnects
-            if self.closed:
-                return
-            raise KubeError(f"stream from {self.client.host} broke: {_why(exc)}") from None
-        except Exception as exc:
-            if self.closed:
-                return
-            raise unexpected(exc, f"a stream from {self.client.host}") from None
-        finally:
-            if not finished:  # never hand a half-read connection back to the pool
-                raw.close()
-            raw.release_conn()
 
 
 @dataclass
@@ -349,7 +229,7 @@ class KubeClient:
         except SSHError as exc:
             raise KubeError(self._unreachable(f"through SSH: {exc}")) from None
         except OSError as exc:
-            raise KubeError(self._unreachable(_why(exc))) from None
+            raise KubeError(self._unreachable(why(exc))) from None
 
     def _unreachable(self, why: str) -> str:
         text = f"cannot reach the Kubernetes API at {self.host} {why}"
@@ -393,7 +273,7 @@ class KubeClient:
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except NETWORK_ERRORS as exc:
-            raise KubeError(self._unreachable(_why(exc))) from None
+            raise KubeError(self._unreachable(why(exc))) from None
         except Exception as exc:
             raise unexpected(exc, f"{method} {path}") from None
 
@@ -415,7 +295,7 @@ class KubeClient:
         try:
             data = response.read()
         except NETWORK_ERRORS as exc:
-            raise KubeError(self._unreachable(_why(exc))) from None
+            raise KubeError(self._unreachable(why(exc))) from None
         if not 200 <= response.status < 300:
             message, reason = _status_message(response.status, data)
             raise KubeError(
@@ -444,7 +324,7 @@ class KubeClient:
             )
         with contextlib.suppress(AttributeError, OSError):  # no socket: nothing to wait on
             response.response.connection.sock.settimeout(read_timeout)
-        return Stream(self, response)
+        return Stream(self.host, response)
 
     def stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Iterator[bytes]:
         """A streamed answer (watch, log follow), line by line."""

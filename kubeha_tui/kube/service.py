@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Poll
 
-from .client import KubeClient, KubeError, ServerInfo
+from .client import UNEXPECTED, KubeClient, KubeError, ServerInfo
 from .models import Deployment, Namespace, Node, Pod, Service
 from .reflector import Kind, Reflector
 
@@ -87,7 +87,7 @@ class KubeService:
             try:
                 self.client.request("GET", "/version", timeout=PROBE_TIMEOUT)
             except KubeError as exc:
-                if not exc.code:  # no answer at all; an error answer is an answer
+                if not exc.code and exc.reason != UNEXPECTED:  # an error answer is an answer
                     if self._silence is None:
                         log.info("Kubernetes API stopped answering: %s", exc)
                     self._silence = str(exc).removeprefix(
