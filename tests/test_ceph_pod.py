@@ -25,7 +25,7 @@ from kubeha_tui.ceph.choice import AutoCeph, build_ceph
 from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.ceph.pod import PodCeph
-from kubeha_tui.ceph.wsexec import ExecSession, exec_path, exit_code, run, stopgap_target
+from kubeha_tui.ceph.wsexec import ExecSession, client_target, exec_path, exit_code, run
 from kubeha_tui.config import ConfigError, Settings, SSHTarget, resolve
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube.client import KubeClient
@@ -240,7 +240,7 @@ def test_the_kubernetes_packages_stream(kube: Sandbox, tmp_path: Path) -> None:
 )
 def test_our_client_on_each_pose_and_protocol(ceph_cluster: CephSandbox, pose: str, protocols: tuple[str, ...]) -> None:  # fmt: skip
     with kube_with_mons(ceph_cluster, pose) as kube:
-        target = stopgap_target(KubeClient(server=kube.server.url))
+        target = client_target(KubeClient(server=kube.server.url))
         mon = mon_pods_running(kube)[0]
         session = ExecSession(target, exec_path("ceph", mon, ["sh", "-c", "exit 4"], stdin=False), lambda _: None, protocols)  # fmt: skip
         session.open(10)
@@ -256,7 +256,7 @@ def test_our_client_on_each_pose_and_protocol(ceph_cluster: CephSandbox, pose: s
 
 @pytest.mark.ceph
 def test_exec_refusals_are_clear(kube: Sandbox) -> None:
-    target = stopgap_target(KubeClient(server=kube.server.url))
+    target = client_target(KubeClient(server=kube.server.url))
     with pytest.raises(
         ServiceError, match=r"exec refused by the Kubernetes API \(404\): pods \"nope\" not found"
     ):
@@ -406,8 +406,7 @@ def test_over_ssh_ceph_goes_through_the_pod(kube: Sandbox, tmp_path: Path) -> No
         snap = polls[-1].data
         assert snap.health == "HEALTH_OK" and snap.via.startswith("pod ceph/ceph-mon-")  # type: ignore[attr-defined]
         assert len(snap.tree.osds) == 3  # type: ignore[attr-defined]
-        target = stopgap_target(ceph.kube)
-        assert target.where == kube.server.url and target.host != kube.server.url.removeprefix("http://")  # the SSH forward  # fmt: skip
+        assert ceph.kube.ssh is services.ssh  # exec goes through the SSH connection (dial)
     finally:
         services.close()
         sshd.kill()

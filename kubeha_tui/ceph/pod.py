@@ -28,7 +28,7 @@ from kubeha_tui.ceph.models import (
     plain_addr,
     with_watchers,
 )
-from kubeha_tui.ceph.wsexec import ExecSession, ExecTarget, exec_path, stopgap_target
+from kubeha_tui.ceph.wsexec import ExecSession, ExecTarget, client_target, exec_path
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube.client import KubeClient, KubeError
 
@@ -153,7 +153,7 @@ class PodCeph:
     pod: str = ""  # NS/NAME; empty: the first running Ceph pod found
     ceph_id: str = "admin"
     timeout: int = 10
-    target: Callable[[KubeClient], ExecTarget] = stopgap_target
+    target: Callable[[KubeClient], ExecTarget] = client_target
     closing: bool = field(default=False, init=False)
     _helper: Helper | None = field(default=None, init=False)
     _hello: dict[str, Any] = field(default_factory=dict, init=False)

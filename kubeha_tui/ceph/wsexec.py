@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import Callable
@@ -40,33 +39,16 @@ class ExecTarget:
     where: str  # the server as the user knows it, for messages
 
 
-def stopgap_target(client: KubeClient) -> ExecTarget:
-    """STOPGAP until ``KubeClient.dial(timeout)`` lands: connect to the client's configured
-    host:port (its SSH forward when --ssh), TLS when https, with the client's auth
-    headers. Switching is one line: ``dial=client.dial``."""
-    api = client.api()
-    cfg = api.configuration
-    url = urlsplit(str(cfg.host))
-    host, port = url.hostname or "localhost", url.port or (443 if url.scheme == "https" else 80)
-    context: ssl.SSLContext | None = None
-    if url.scheme == "https":
-        context = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
-        if not cfg.verify_ssl:
-            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        if cfg.cert_file:
-            context.load_cert_chain(cfg.cert_file, cfg.key_file or None)
-    server_name = getattr(cfg, "tls_server_name", None) or host
-
-    def dial(timeout: float) -> socket.socket:
-        sock = socket.create_connection((host, port), timeout=timeout)
-        if context is not None:
-            sock = context.wrap_socket(sock, server_hostname=server_name)
-        return sock
-
-    _, _, headers, _, _ = api.param_serialize(
-        method="GET", resource_path="/", header_params={}, auth_settings=["BearerToken"]
+def client_target(client: KubeClient) -> ExecTarget:
+    """The Kubernetes client's own way to the API server: ``KubeClient.dial`` (TLS when
+    https, through the SSH connection with --ssh, never a local listener) and its
+    request headers (authentication)."""
+    url = urlsplit(client.url_base)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"{url.hostname or 'localhost'}:{port}"
+    return ExecTarget(
+        client.dial, client.request_headers(), url.path.rstrip("/"), host, client.host
     )
-    return ExecTarget(dial, dict(headers), url.path.rstrip("/"), f"{host}:{port}", client.host)
 
 
 def exec_path(
