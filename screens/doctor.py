@@ -55,6 +55,10 @@ class FindingsUpdated(Message):
         return isinstance(message, FindingsUpdated)
 
 
+class DiagnosisFailed(Message):
+    """The diagnosis raised (a bug, reported by the app); another may be scheduled."""
+
+
 def verdict_text(findings: list[Finding], pending: frozenset[str] = frozenset()) -> Text:
     """One line per layer, as plain text (cluster names are never markup)."""
     out = Text()
@@ -98,10 +102,21 @@ class DiagnosingScreen(AreaScreen):
         services = self.kubeha.services
         kube = services.kube.client if base.kube is not None else None
         ceph = services.ceph.ceph if base.ceph is not None else None
-        self.run_worker(
-            lambda: self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph)))),
-            name="doctor", group="doctor", thread=True, exclusive=True, exit_on_error=False,
-        )  # fmt: skip
+
+        def run() -> None:
+            try:
+                self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph))))
+            except Exception:
+                self.post_message(DiagnosisFailed())  # the next one may do better
+                raise  # reaches the user through the app's one worker-error path
+
+        # On the app, so an unexpected error takes the app's one path to the user.
+        self.app.run_worker(run, name=f"doctor for {self.TITLE_TEXT}", group=f"doctor-{self.TITLE_TEXT}",
+                            thread=True, exclusive=True, exit_on_error=False)  # fmt: skip
+
+    @on(DiagnosisFailed)
+    def _failed(self) -> None:
+        self.diagnosis_done()
 
     def diagnosis_done(self) -> None:
         self._busy = False
