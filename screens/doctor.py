@@ -59,19 +59,31 @@ class DiagnosisFailed(Message):
     """The diagnosis raised (a bug, reported by the app); another may be scheduled."""
 
 
-def verdict_text(findings: list[Finding], pending: frozenset[str] = frozenset()) -> Text:
-    """One line per layer, as plain text (cluster names are never markup)."""
-    out = Text()
+def verdict_text(
+    findings: list[Finding], pending: frozenset[str] = frozenset(), *, compact: bool = False
+) -> Text:
+    """One line per layer, as plain text (cluster names are never markup). ``compact`` (a
+    narrow terminal) puts the healthy and connecting layers together on one line."""
+    lines: list[Text] = []
+    calm: list[Text] = []
     for layer, line in verdict(findings).items():
-        label = f"{LAYER_LABELS[layer]:<11}"
+        label = LAYER_LABELS[layer]
         if layer in pending:
-            out.append(label, "bold").append("connecting...\n", "yellow")
+            part = Text.assemble((label, "bold"), " ", ("connecting...", "yellow"))
+        elif line == "healthy":
+            part = Text.assemble((label, "bold"), " ", ("healthy", "green"))
+        else:
+            worst = next(f.severity for f in findings if f.layer == layer)
+            style = "yellow" if worst == "warning" else "bold red"
+            lines.append(Text.assemble((f"{label:<11}", "bold"), (line, style)))
             continue
-        worst = next((f.severity for f in findings if f.layer == layer), "")
-        style = "green" if line == "healthy" else ("yellow" if worst == "warning" else "bold red")
-        out.append(label, "bold").append(line + "\n", style)
-    out.rstrip()
-    return out
+        if compact:
+            calm.append(part)
+        else:
+            lines.append(Text.assemble((f"{label:<11}", "bold"), part[len(label) + 1 :]))
+    if calm:
+        lines.insert(0, Text("  ·  ").join(calm))
+    return Text("\n").join(lines)
 
 
 class DiagnosingScreen(AreaScreen):
