@@ -76,6 +76,9 @@ async def test_read_only_offers_no_next_step(tmp_path: Path) -> None:
         assert isinstance(screen, DoctorScreen)
         assert not screen.check_action("next_step", ())
         assert "next_step" not in {b.action for b in screen.offered_bindings()}
+        # Six screens, RO and three backends do not fit 80 columns: keys only, the states stay.
+        bar = text_of(screen.query_one("#status-bar"))
+        assert "RO" in bar and "✖ ceph" in bar and " 5 6 Doctor" in bar
 
 
 def finding(action: str) -> Finding:
