@@ -22,6 +22,7 @@ CLUSTER_UNIT_COLUMNS = ("UNIT", "MACHINE", "SUB")
 CLUSTER_POD_COLUMNS = ("NAMESPACE", "NAME", "STATUS")
 CLUSTER_SERVICE_COLUMNS = ("NAME", "TYPE", "PORTS")
 WIDE_AT = 120  # columns from which the Cluster panes sit side by side
+SMALL_HEIGHT = 30  # rows below which a healthy verdict is left out on stacked panes
 
 
 class Pane(Vertical):
@@ -42,7 +43,7 @@ class ClusterScreen(DiagnosingScreen):
     DEFAULT_CSS = "#cluster-verdict { padding: 0 1; }"
     HELP = (
         "The first look after SSH: the Doctor's verdict, one line per layer (healthy, or its "
-        "headline finding; 6 opens the Doctor), then fleet units, Kubernetes pods and services side by side "
+        "headline finding; 6 opens the Doctor; on a small terminal an all-healthy verdict is left out), then fleet units, Kubernetes pods and services side by side "
         "(stacked on narrow terminals), each with its backend's connection state. "
         "Press 2, 3 or 4 for the full Fleet, Kubernetes and Ceph screens."
     )
@@ -74,8 +75,16 @@ class ClusterScreen(DiagnosingScreen):
     @on(FindingsUpdated)
     def _verdict(self, message: FindingsUpdated) -> None:
         self.diagnosis_done()
-        self.query_one("#cluster-verdict", Static).update(
-            verdict_text(message.findings, self.pending)
+        compact = self.size.width < WIDE_AT  # stacked panes: every line counts
+        line = self.query_one("#cluster-verdict", Static)
+        line.update(verdict_text(message.findings, self.pending, compact=compact))
+        # On a small terminal a verdict of all healthy is left out: its line would cost the
+        # panes their rows, and the Doctor screen (6) still says it.
+        line.display = not (
+            compact
+            and self.size.height < SMALL_HEIGHT
+            and not message.findings
+            and not self.pending
         )
 
     def _data_changed(self, data: dict[str, object]) -> None:
@@ -103,4 +112,5 @@ class ClusterScreen(DiagnosingScreen):
             self.query_one("#cluster-services", FastTable).show(self._services.rows(services))
 
     def on_resize(self, event: events.Resize) -> None:
-        self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")
+        wide = event.size.width >= WIDE_AT
+        self.query_one("#panes").set_class(wide, "wide")

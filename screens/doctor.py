@@ -55,19 +55,35 @@ class FindingsUpdated(Message):
         return isinstance(message, FindingsUpdated)
 
 
-def verdict_text(findings: list[Finding], pending: frozenset[str] = frozenset()) -> Text:
-    """One line per layer, as plain text (cluster names are never markup)."""
-    out = Text()
+class DiagnosisFailed(Message):
+    """The diagnosis raised (a bug, reported by the app); another may be scheduled."""
+
+
+def verdict_text(
+    findings: list[Finding], pending: frozenset[str] = frozenset(), *, compact: bool = False
+) -> Text:
+    """One line per layer, as plain text (cluster names are never markup). ``compact`` (a
+    narrow terminal) puts the healthy and connecting layers together on one line."""
+    lines: list[Text] = []
+    calm: list[Text] = []
     for layer, line in verdict(findings).items():
-        label = f"{LAYER_LABELS[layer]:<11}"
+        label = LAYER_LABELS[layer]
         if layer in pending:
-            out.append(label, "bold").append("connecting...\n", "yellow")
+            part = Text.assemble((label, "bold"), " ", ("connecting...", "yellow"))
+        elif line == "healthy":
+            part = Text.assemble((label, "bold"), " ", ("healthy", "green"))
+        else:
+            worst = next(f.severity for f in findings if f.layer == layer)
+            style = "yellow" if worst == "warning" else "bold red"
+            lines.append(Text.assemble((f"{label:<11}", "bold"), (line, style)))
             continue
-        worst = next((f.severity for f in findings if f.layer == layer), "")
-        style = "green" if line == "healthy" else ("yellow" if worst == "warning" else "bold red")
-        out.append(label, "bold").append(line + "\n", style)
-    out.rstrip()
-    return out
+        if compact:
+            calm.append(part)
+        else:
+            lines.append(Text.assemble((f"{label:<11}", "bold"), part[len(label) + 1 :]))
+    if calm:
+        lines.insert(0, Text("  ·  ").join(calm))
+    return Text("\n").join(lines)
 
 
 class DiagnosingScreen(AreaScreen):
@@ -98,10 +114,21 @@ class DiagnosingScreen(AreaScreen):
         services = self.kubeha.built_services  # none before the first frame: polls only
         kube = services.kube.client if services and base.kube is not None else None
         ceph = services.ceph.ceph if services and base.ceph is not None else None
-        self.run_worker(
-            lambda: self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph)))),
-            name="doctor", group="doctor", thread=True, exclusive=True, exit_on_error=False,
-        )  # fmt: skip
+
+        def run() -> None:
+            try:
+                self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph))))
+            except Exception:
+                self.post_message(DiagnosisFailed())  # the next one may do better
+                raise  # reaches the user through the app's one worker-error path
+
+        # On the app, so an unexpected error takes the app's one path to the user.
+        self.app.run_worker(run, name=f"doctor for {self.TITLE_TEXT}", group=f"doctor-{self.TITLE_TEXT}",
+                            thread=True, exclusive=True, exit_on_error=False)  # fmt: skip
+
+    @on(DiagnosisFailed)
+    def _failed(self) -> None:
+        self.diagnosis_done()
 
     def diagnosis_done(self) -> None:
         self._busy = False

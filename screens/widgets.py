@@ -47,12 +47,16 @@ class StatusBar(Static):
     def on_mount(self) -> None:
         self.watch(self.app, "backends", self._render_bar)
 
-    def _render_bar(self, backends: dict[str, BackendStatus]) -> None:
+    def _screens(self, names: bool) -> Text:
         bar = Text()
         for name, key in self.SCREENS:
             current = self.title.startswith(name)
             bar.append(f" {key}", "dim" if not current else "bold reverse")
-            bar.append(f" {name} ", "bold reverse" if current else "")
+            if names or current:
+                bar.append(f" {name} ", "bold reverse" if current else "")
+        return bar
+
+    def _render_bar(self, backends: dict[str, BackendStatus]) -> None:
         right = Text()
         if getattr(self.app, "read_only", False):
             right.append("RO ", "bold magenta")
@@ -60,6 +64,9 @@ class StatusBar(Static):
             right.append_text(status_text(status, detail=False, short=True))
             right.append(" ")
         width = self.size.width or 80
+        bar = self._screens(names=True)
+        if bar.cell_len + right.cell_len >= width:  # e.g. with ssh and RO at 80 columns
+            bar = self._screens(names=False)
         gap = max(1, width - bar.cell_len - right.cell_len)
         self.update(bar + Text(" " * gap) + right)
 

@@ -205,6 +205,16 @@ async def test_locked_volume_fixed_through_the_doctor_screen(
             assert "fenced and unlocked" in text_of(app.screen.query_one("#doctor-note"))
         assert image_details(ceph, "rbd", "doctor-db").lockers == ()
         assert locker.address in blocklisted(ceph)
+        # The cause is gone: the pod mounts its volume and runs.
+        kube = scenarios.Sandbox(sandbox.root)
+        wait_for(
+            lambda: (
+                kube.kube("GET", "/api/v1/namespaces/default/pods/db-0")["status"].get("phase")
+                == "Running"
+            ),
+            20,
+            what="the pod to run",
+        )
     finally:
         ceph.close()
         scenarios.heal(sandbox.root)

@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Static
 from kubeha_tui.cli import main
 from kubeha_tui.config import Settings
 from kubeha_tui.doctor.findings import UNLOCK, Finding, NextStep
+from kubeha_tui.screens import doctor as doctor_screen
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.doctor import DoctorScreen, EvidenceScreen
 from kubeha_tui.screens.help import HelpScreen
@@ -75,6 +76,9 @@ async def test_read_only_offers_no_next_step(tmp_path: Path) -> None:
         assert isinstance(screen, DoctorScreen)
         assert not screen.check_action("next_step", ())
         assert "next_step" not in {b.action for b in screen.offered_bindings()}
+        # Six screens, RO and three backends do not fit 80 columns: keys only, the states stay.
+        bar = text_of(screen.query_one("#status-bar"))
+        assert "RO" in bar and "✖ ceph" in bar and " 5 6 Doctor" in bar
 
 
 def finding(action: str) -> Finding:
@@ -133,3 +137,25 @@ def test_cli_exit_2_when_nothing_answers(tmp_path: Path, capsys: Any) -> None:
         out.startswith("fleet       fleet does not answer")
         and "\nCRITICAL fleet: fleet API\n" in out
     )
+
+
+async def test_a_failing_diagnosis_is_reported_and_the_next_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = doctor_screen.diagnose
+    calls: list[int] = []
+
+    def flaky(obs: Any) -> list[Finding]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("rule bug")
+        found: list[Finding] = real(obs)
+        return found
+
+    monkeypatch.setattr(doctor_screen, "diagnose", flaky)
+    app = KubehaApp(nowhere(tmp_path))
+    notes: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda text, **_: notes.append(str(text)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(rows(app)) == 3, 40, "a later diagnosis")
+    assert any("rule bug" in n for n in notes) and len(calls) >= 2

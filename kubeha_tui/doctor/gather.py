@@ -80,16 +80,10 @@ def rbd_volumes(client: KubeClient, namespace: str, pod: str) -> tuple[VolumeRef
 
 
 def _waiting_on_mounts(snap: KubeSnapshot, events: tuple[KubeEvent, ...]) -> list[PodKey]:
+    """Pods still waiting that have a mount event: whose RBD volumes the rules need."""
+    status = {(p.namespace, p.name): p.status for p in snap.pods.values()}
     keys = {(e.namespace, e.name) for e in events if e.kind == "Pod" and e.reason in MOUNT_REASONS}
-    return sorted(
-        k for k in keys if k in {(p.namespace, p.name): p for p in snap.pods.values()}
-        and _pod_status(snap, k) in WAITING
-    )  # fmt: skip
-
-
-def _pod_status(snap: KubeSnapshot, key: PodKey) -> str:
-    pod = next((p for p in snap.pods.values() if (p.namespace, p.name) == key), None)
-    return pod.status if pod else ""
+    return sorted(k for k in keys if status.get(k) in WAITING)
 
 
 # -- putting it together ------------------------------------------------------------

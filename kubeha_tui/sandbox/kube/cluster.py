@@ -215,8 +215,9 @@ def ceph_lockers(conf: Path, client_id: str = "admin") -> LockCheck:
                     state["cluster"].open_ioctx(pool) as ioctx,
                     rbd.Image(ioctx, image, read_only=True) as img,
                 ):
-                    held = img.list_lockers() or {}  # [] when there is no lock at all
-                    return tuple(str(cookie) for _client, cookie, _addr in held.get("lockers", []))
+                    found = img.list_lockers()  # [] when unlocked, else a dict
+                    held = found.get("lockers", []) if isinstance(found, dict) else []
+                    return tuple(str(cookie) for _client, cookie, _addr in held)
             except (rados.Error, rbd.Error) as exc:
                 if not isinstance(exc, (rados.ObjectNotFound, rbd.ImageNotFound)):
                     state.pop("cluster", None)
