@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,3 +208,48 @@ def test_node_install_loads_the_real_archive_into_podman(
     assert node.install(archive).endswith(f"runs kubeha-tui:{__version__}")
     assert fake.images() == [f"kubeha-tui:{__version__}"]
     assert node.image_id(archive.tag) == archive.image_id
+
+
+def write_archive(rootfs: Path, out: Path, epoch: int) -> bytes:
+    subprocess.run(
+        [sys.executable, REPO / "scripts/docker_archive.py", rootfs, out,
+         "--tag", "kubeha-tui:0.0.1", "--entrypoint", "/bin/true"],
+        check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)},
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+def test_the_archive_writer_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
+    """Same tree, other mtimes (past the epoch), other owner names: the same bytes."""
+    root = tmp_path / "rootfs"
+    for d in ("usr/bin", "dev", "tmp", "etc"):
+        (root / d).mkdir(parents=True)
+    (root / "usr/bin/tool").write_text("#!/bin/sh\n")
+    (root / "usr/bin/tool").chmod(0o755)
+    os.link(root / "usr/bin/tool", root / "usr/bin/tool-again")
+    (root / "etc/conf").write_text("x = 1\n")
+    os.chown(root / "etc/conf", 1000, 1000)
+    (root / "usr/bin/link").symlink_to("tool")
+    (root / "tmp/scratch").write_text("left out")
+    subprocess.run(["mknod", root / "dev/null", "c", "1", "3"], check=True)
+    first = write_archive(root, tmp_path / "a.tar.gz", epoch=1_700_000_000)
+    for path in root.rglob("*"):
+        os.utime(path, follow_symlinks=False)  # now: later than the epoch
+    assert write_archive(root, tmp_path / "b.tar.gz", epoch=1_700_000_000) == first
+
+    with tarfile.open(tmp_path / "a.tar.gz") as outer:
+        (manifest,) = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layer = outer.extractfile(manifest["Layers"][0])
+        assert layer is not None
+        with tarfile.open(fileobj=layer, mode="r:gz") as tar:
+            members = tar.getmembers()
+    assert [m.name for m in members] == [
+        "dev", "etc", "etc/conf", "tmp", "usr", "usr/bin", "usr/bin/link", "usr/bin/tool",
+        "usr/bin/tool-again",
+    ]  # fmt: skip
+    assert {m.mtime for m in members} == {1_700_000_000}
+    assert {(m.uname, m.gname) for m in members} == {("", "")}
+    conf = next(m for m in members if m.name == "etc/conf")
+    again = next(m for m in members if m.name == "usr/bin/tool-again")
+    assert (conf.uid, conf.gid) == (1000, 1000)
+    assert again.islnk() and again.linkname == "usr/bin/tool"
