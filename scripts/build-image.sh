@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT_DIR=$(realpath -m "${1:-dist}")
-PYTHON=${PYTHON:-.venv/bin/python}
+export PYTHON=${PYTHON:-.venv/bin/python}  # also for scripts/wheelhouse.sh
 SUITE=bookworm
 PREFIX=/opt/kubeha-tui  # the venv inside the image
 
