@@ -11,6 +11,9 @@ APT_PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd
   openssh-server openssh-client tmux python3-venv
 )
+# The node image (make image; tests/test_image.py, tests/test_node_install.py):
+# mmdebstrap builds its root filesystem, skopeo reads the archive, podman loads it.
+APT_PACKAGES+=(mmdebstrap skopeo podman)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -122,7 +122,7 @@ def write_archive(
         layer = Path(tmp, "layer.tar.gz")
         with (
             layer.open("wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
         ):
             hashing = _HashingWriter(gz)
             write_layer(root, hashing, epoch)

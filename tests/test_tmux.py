@@ -1,11 +1,14 @@
-"""End to end: the installed ``kubeha-tui --sandbox`` in a real terminal (tmux)."""
+"""End to end: the installed ``kubeha-tui --sandbox`` in a real terminal (tmux).
+
+The command is the one a user gets: the wheel installed in a fresh venv outside the
+work tree (tests/support/wheel.py), not the editable development install.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +18,10 @@ import pytest
 from kubeha_tui.sandbox.procs import processes_mentioning
 
 from .support.waiting import wait_for
+from .support.wheel import installed_wheel
 
-pytestmark = [pytest.mark.tmux, pytest.mark.ceph]
-EXE = str(Path(sys.executable).parent / "kubeha-tui")
+# The first test may build and install the wheel (minutes on a busy machine).
+pytestmark = [pytest.mark.tmux, pytest.mark.ceph, pytest.mark.timeout(1200)]
 
 
 class Terminal:
@@ -52,6 +56,12 @@ class Terminal:
             raise AssertionError(f"{exc}\n--- screen {size} ---\n{last[0]}") from None
 
 
+@pytest.fixture(scope="session")
+def exe(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The installed wheel's ``kubeha-tui`` (built once per session, shared with test_wheel)."""
+    return str(installed_wheel(tmp_path_factory.getbasetemp() / "wheel").exe)
+
+
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     # One server per test: a killed server may still hold its socket for a moment.
@@ -61,10 +71,10 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 
 def test_sandbox_tui_switches_screens_and_leaves_nothing(
-    terminal: Terminal, tmp_path: Path
+    terminal: Terminal, tmp_path: Path, exe: str
 ) -> None:
     env = f"TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state TERM=xterm-256color"
-    command = f"env {env} {shlex.quote(EXE)} --sandbox; echo EXIT=$?; sleep 600"
+    command = f"env {env} {shlex.quote(exe)} --sandbox; echo EXIT=$?; sleep 600"
     terminal.tmux(
         "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command
     )  # the smallest we support
@@ -100,9 +110,9 @@ def test_sandbox_tui_switches_screens_and_leaves_nothing(
     assert not list(tmp_path.glob("kubeha-sandbox-*"))
 
 
-def test_closed_terminal_stops_the_sandbox(terminal: Terminal, tmp_path: Path) -> None:
+def test_closed_terminal_stops_the_sandbox(terminal: Terminal, tmp_path: Path, exe: str) -> None:
     """A hangup (ssh dropped, terminal closed) must not leave the cluster running."""
-    command = f"env TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state {shlex.quote(EXE)} --sandbox"
+    command = f"env TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state {shlex.quote(exe)} --sandbox"
     terminal.tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command)
     terminal.wait_screen("● ceph", "● fleet")
     assert processes_mentioning(f"{tmp_path}/kubeha-sandbox-")
@@ -113,15 +123,17 @@ def test_closed_terminal_stops_the_sandbox(terminal: Terminal, tmp_path: Path) -
         what="sandbox stopped",
     )
     wait_for(
-        lambda: not [p for p, cmd in processes_mentioning(EXE) if "--sandbox" in cmd],
+        lambda: not [p for p, cmd in processes_mentioning(exe) if "--sandbox" in cmd],
         timeout=10,
         what="app gone",
     )
 
 
-def test_the_wizard_deploys_nginx_in_a_real_terminal(terminal: Terminal, tmp_path: Path) -> None:
+def test_the_wizard_deploys_nginx_in_a_real_terminal(
+    terminal: Terminal, tmp_path: Path, exe: str
+) -> None:
     env = f"TMPDIR={tmp_path} XDG_STATE_HOME={tmp_path}/state TERM=xterm-256color"
-    command = f"env {env} {shlex.quote(EXE)} --sandbox --screen wizard; echo EXIT=$?; sleep 600"
+    command = f"env {env} {shlex.quote(exe)} --sandbox --screen wizard; echo EXIT=$?; sleep 600"
     terminal.tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command)
     terminal.wait_screen("● kube", "● ceph", "nginx: a Deployment and a NodePort service")
     terminal.keys("Enter")  # nginx
