@@ -193,3 +193,97 @@ def test_kubernetes_package_lists_and_reads_nodes(client: k8s.ApiClient) -> None
     assert [n.metadata.name for n in nodes] == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
     info = core.read_node("127.0.1.1").status.node_info
     assert info.operating_system == "linux" and info.kubelet_version.startswith("v1.")
+
+
+# -- apply, create -f, edit, patch, label, scale: the OpenAPI a client validates with ------
+
+
+def manifest(tmp_path: Path, name: str, image: str, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n"
+        f"spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
+        f"    metadata: {{labels: {{app: {name}}}}}\n    spec:\n"
+        f"      containers: [{{name: web, image: '{image}'{extra}}}]\n"
+    )
+    return path
+
+
+REFUSED_BY_1_5 = "if you choose to ignore these errors, turn validation off with --validate=false"
+
+
+def refused_for_lack_of_openapi(k: Kubectl, done: subprocess.CompletedProcess[str]) -> bool:
+    """What each client says to a server with no OpenAPI (1.5 had neither /openapi/v2
+    nor /swagger-2.0.0.pb-v1): 1.20 reports the 404 itself."""
+    said = done.stderr + done.stdout
+    if k.version == "1.20":
+        return done.returncode == 1 and "the server could not find the requested resource" in said
+    return done.returncode == 1 and REFUSED_BY_1_5 in said
+
+
+def test_apply_configures_and_unknown_fields_are_refused(kubectl: Kubectl, tmp_path: Path) -> None:
+    name = f"applied{kubectl.tag}"
+    if kubectl.pose == "1.5":  # no OpenAPI to validate with, and no apps/v1
+        done = kubectl.run("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")), check=False)
+        assert refused_for_lack_of_openapi(kubectl, done), done.stderr
+        return
+    first = kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")))
+    assert first.strip() == f"deployment.apps/{name} created"
+    again = kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.26")))
+    assert again.strip() == f"deployment.apps/{name} configured"
+    spec = kubectl.json("get", "deployment", name)["spec"]["template"]["spec"]
+    assert spec["containers"][0]["image"] == "nginx:1.26"
+    bad = manifest(tmp_path, f"bad{kubectl.tag}", "nginx", ", foo: bar")
+    refused = kubectl.run("create", "-f", str(bad), check=False)
+    assert refused.returncode == 1
+    if kubectl.version == "1.20":  # client-side, from /openapi/v2 (protobuf)
+        assert 'unknown field "foo" in io.k8s.api.core.v1.Container' in refused.stderr
+    else:  # server-side: fieldValidation=Strict, as the /openapi/v3 PATCH operations offer
+        assert (
+            'strict decoding error: unknown field "spec.template.spec.containers[0].foo"'
+            in refused.stderr
+        )
+    warned = kubectl.run("create", "-f", str(bad), "--validate=false")
+    assert "foo" not in json.dumps(kubectl.json("get", "deployment", f"bad{kubectl.tag}")["spec"])
+    # pruned either way: 1.20 sends no fieldValidation (the server's default, Warn, says
+    # so); 1.32+ send Ignore for --validate=false
+    assert ("unknown field" in warned.stderr) == (kubectl.version == "1.20")
+
+
+def test_edit_patch_label_scale(kubectl: Kubectl, tmp_path: Path) -> None:
+    name = f"cm{kubectl.tag}"
+    kubectl.out("create", "configmap", name, "--from-literal=color=red")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/color: red/color: blue/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.run("edit", "configmap", name, env={"EDITOR": str(editor)}, check=False)
+    if kubectl.pose == "1.5":
+        # 1.32+ fail validating the edit (no OpenAPI) and keep a copy; 1.20 reports the 404
+        said = edited.stderr + edited.stdout
+        assert edited.returncode == 1 and (
+            "Edit cancelled, no valid changes were saved" in said
+            or "the server could not find the requested resource" in said
+        ), said
+        assert kubectl.json("get", "configmap", name)["data"] == {"color": "red"}
+    else:
+        assert edited.stdout.strip() == f"configmap/{name} edited", edited.stderr
+        assert kubectl.json("get", "configmap", name)["data"] == {"color": "blue"}
+    kubectl.out("patch", "configmap", name, "-p", '{"data":{"size":"L"}}')
+    assert kubectl.json("get", "configmap", name)["data"]["size"] == "L"
+    kubectl.out("label", "configmap", name, "tier=web")
+    assert kubectl.json("get", "configmap", name)["metadata"]["labels"] == {"tier": "web"}
+    assert kubectl.out("get", "configmaps", "-l", "tier=web", "-o", "name").split() == [
+        f"configmap/{name}"
+    ]
+    refused = kubectl.run("label", "configmap", name, "tier=db", check=False)
+    assert refused.returncode == 1 and "already has a value (web)" in refused.stderr
+    kubectl.out("label", "configmap", name, "tier=db", "--overwrite")
+    assert kubectl.json("get", "configmap", name)["metadata"]["labels"] == {"tier": "db"}
+    if kubectl.pose == "modern":
+        dep = f"scaled{kubectl.tag}"
+        kubectl.out("create", "deployment", dep, "--image=nginx:1.25")
+        assert (
+            kubectl.out("scale", "deployment", dep, "--replicas=3").strip()
+            == f"deployment.apps/{dep} scaled"
+        )
+        wait_for(lambda: running(kubectl, f"app={dep}", 3), what=f"{dep} scaled to 3")
