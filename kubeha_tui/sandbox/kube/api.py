@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import objects
@@ -269,7 +270,29 @@ class KubeAPI:
                 return self.store.put(res.plural, terminating, "MODIFIED")
             if options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents"):
                 self._orphan(current["metadata"]["uid"])
+            if res.plural == "pods":
+                graceful = self._graceful(current, options)
+                if graceful is not None:
+                    return graceful
             return self.store.remove(res.plural, (ns, name))
+
+    def _graceful(self, pod: Obj, options: Obj) -> Obj | None:
+        """A scheduled pod is first marked (deletionTimestamp = now + grace, Terminating)
+        and goes when its kubelet is done (the controller); None: remove it now."""
+        grace = options.get("gracePeriodSeconds")
+        if not isinstance(grace, int):
+            grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        meta = pod["metadata"]
+        if grace <= 0 or not (pod.get("spec") or {}).get("nodeName"):
+            return None
+        if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", 0) <= grace:
+            return pod  # already going, no sooner than asked
+        marked = copy.deepcopy(pod)
+        when = datetime.now(UTC) + timedelta(seconds=grace)
+        marked["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        marked["metadata"].pop("resourceVersion", None)
+        return self.store.put("pods", marked, "MODIFIED")
 
     def _orphan(self, uid: str) -> None:
         for plural in ("replicasets", "pods"):
@@ -286,11 +309,15 @@ class KubeAPI:
         match = objects.matcher(query.get("labelSelector", ""), query.get("fieldSelector", ""))
         bookmarks = self.pose.bookmarks and query.get("allowWatchBookmarks") == "true"
         rv_text = query.get("resourceVersion", "")
-        if rv_text in ("", "0"):  # "any": start with the current objects
+        # A watch-list (1.27+): the current objects, then a bookmark saying they are all.
+        initial = bookmarks and query.get("sendInitialEvents") == "true"
+        if rv_text in ("", "0") or initial:  # "any": start with the current objects
             since = self.store.rv
             for obj in self.store.items(res.plural, ns):
                 if match(obj):
                     yield {"type": "ADDED", "object": self.present(obj, ref)}
+            if initial:
+                yield self._bookmark(ref, {"k8s.io/initial-events-end": "true"})
         else:
             try:
                 since = int(rv_text)
@@ -319,13 +346,16 @@ class KubeAPI:
         except ApiError as exc:
             yield {"type": "ERROR", "object": exc.status()}
 
-    def _bookmark(self, ref: Ref) -> Obj:
+    def _bookmark(self, ref: Ref, annotations: dict[str, str] | None = None) -> Obj:
+        meta: Obj = {"resourceVersion": str(self.store.rv)}
+        if annotations:
+            meta["annotations"] = annotations
         return {
             "type": "BOOKMARK",
             "object": {
                 "kind": ref.res.kind,
                 "apiVersion": api_version(ref.group, ref.version),
-                "metadata": {"resourceVersion": str(self.store.rv)},
+                "metadata": meta,
             },
         }
 

@@ -27,6 +27,10 @@ ImageCheck = Callable[[str, str], bool | None]  # (pool, image) -> exists (None:
 CSI_RBD = "rbd.csi.ceph.com"
 
 
+REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
 def template_hash(template: Obj) -> str:
     return hashlib.sha1(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -38,8 +42,11 @@ class Controller:
         image_exists: ImageCheck | None = None,
         start_delay: float = 1.0,
         tick: float = 0.25,
+        grace: float = 1.0,
     ) -> None:
         self.api = api
+        self.grace = grace  # the longest a terminating pod takes to go (a kubelet: up to 30 s)
+        self._terminating: dict[str, float] = {}
         self.store = api.store
         self.image_exists = image_exists or (lambda pool, image: None)
         self.start_delay = start_delay
@@ -77,7 +84,10 @@ class Controller:
         for claim in self.store.items("persistentvolumeclaims"):
             self.claim(claim)
         for pod in self.store.items("pods"):
-            self.pod(pod)
+            if pod["metadata"].get("deletionTimestamp"):
+                self.terminate(pod)
+            else:
+                self.pod(pod)
         for svc in self.store.items("services"):
             self.endpoints(svc)
 
@@ -177,7 +187,10 @@ class Controller:
         name = f"{meta['name']}-{pod_hash}"
         owned = self.owned_by("replicasets", dep)
         ref = self.api.ref("deployments")
-        if not any(rs["metadata"]["name"] == name for rs in owned):
+        revisions = {rs["metadata"]["name"]: _revision(rs) for rs in owned}
+        latest = max(revisions.values(), default=0)
+        cause = (meta.get("annotations") or {}).get(CHANGE_CAUSE)
+        if name not in revisions:
             labels = {
                 **((template.get("metadata") or {}).get("labels") or {}),
                 "pod-template-hash": pod_hash,
@@ -186,18 +199,34 @@ class Controller:
             tmpl.setdefault("metadata", {})["labels"] = labels
             selector = copy.deepcopy(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+            notes = {REVISION: str(latest + 1), **({CHANGE_CAUSE: cause} if cause else {})}
             self.create("replicasets", meta["namespace"], {
-                "metadata": {"name": name, "labels": labels,
+                "metadata": {"name": name, "labels": labels, "annotations": notes,
                              "ownerReferences": [self.owner_ref(dep, "Deployment", api_version(ref.group, ref.version))]},
                 "spec": {"replicas": spec.get("replicas", 1), "selector": selector, "template": tmpl},
             })  # fmt: skip
             owned = self.owned_by("replicasets", dep)
+        elif revisions[name] < latest:  # rolled back to an old template: the newest revision
+            latest += 1
         for rs in owned:
-            want = spec.get("replicas", 1) if rs["metadata"]["name"] == name else 0
-            if rs["spec"].get("replicas") != want:
-                new = copy.deepcopy(rs)
-                new["spec"]["replicas"] = want
-                self.write("replicasets", new)
+            current = rs["metadata"]["name"] == name
+            want = spec.get("replicas", 1) if current else 0
+            new = copy.deepcopy(rs)
+            new["spec"]["replicas"] = want
+            if current:
+                notes = new["metadata"].setdefault("annotations", {})
+                notes[REVISION] = str(max(latest, _revision(rs)))
+                if cause:
+                    notes[CHANGE_CAUSE] = cause
+            self.write("replicasets", new)
+        revision = max(
+            [
+                _revision(rs)
+                for rs in self.owned_by("replicasets", dep)
+                if rs["metadata"]["name"] == name
+            ]
+            or [1]
+        )
         pods = [p for rs in owned for p in self.owned_by("pods", rs)]
         ready = sum(1 for p in pods if _ready(p))
         current = [
@@ -218,11 +247,12 @@ class Controller:
                 else "Deployment does not have minimum availability.",
             }],
         }  # fmt: skip
+        new["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
         self.write("deployments", new)
 
     def replicaset(self, rs: Obj) -> None:
         spec = rs["spec"]
-        pods = self.owned_by("pods", rs)
+        pods = [p for p in self.owned_by("pods", rs) if not p["metadata"].get("deletionTimestamp")]
         want = spec.get("replicas", 1)
         ref = self.api.ref("replicasets")
         for _ in range(want - len(pods)):
@@ -237,7 +267,7 @@ class Controller:
             : max(0, len(pods) - want)
         ]:
             self.store.remove("pods", key_of(pod))
-        pods = self.owned_by("pods", rs)
+        pods = [p for p in self.owned_by("pods", rs) if not p["metadata"].get("deletionTimestamp")]
         ready = sum(1 for p in pods if _ready(p))
         new = copy.deepcopy(rs)
         new["status"] = {"replicas": len(pods), "fullyLabeledReplicas": len(pods),
@@ -330,6 +360,15 @@ class Controller:
         self.write("pods", self.running(pod))
         for c in spec.get("containers") or []:
             self.event(pod, "Pod", "Started", f"Started container {c['name']}")
+
+    def terminate(self, pod: Obj) -> None:
+        """The kubelet stops a deleted pod's containers, then the pod goes."""
+        uid = pod["metadata"]["uid"]
+        since = self._terminating.setdefault(uid, time.monotonic())
+        grace = min(float(pod["metadata"].get("deletionGracePeriodSeconds", 0)), self.grace)
+        if time.monotonic() - since >= grace:
+            self._terminating.pop(uid, None)
+            self.store.remove("pods", key_of(pod))
 
     def running(self, pod: Obj) -> Obj:
         new = copy.deepcopy(pod)
@@ -459,7 +498,16 @@ class Controller:
             self.write("endpointslices", {**copy.deepcopy(current), **body})
 
 
+def _revision(rs: Obj) -> int:
+    try:
+        return int((rs["metadata"].get("annotations") or {}).get(REVISION, 0))
+    except ValueError:
+        return 0
+
+
 def _ready(pod: Obj) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):  # terminating: out of endpoints
+        return False
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in pod.get("status", {}).get("conditions") or []

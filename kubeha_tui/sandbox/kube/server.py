@@ -193,7 +193,8 @@ class Router:
             return self.scale(method, t, body)
         if method == "GET" and not t.name:
             if _is_watch(query):
-                return Reply(stream=self.watch_stream(t, query))
+                as_table = _wants_table(headers) and api.pose.chunking
+                return Reply(stream=self.watch_stream(t, query, as_table))
             listed = api.list(t, query)
             if _wants_table(headers) and api.pose.chunking:
                 return Reply(
@@ -236,6 +237,18 @@ class Router:
         if method == "DELETE" and t.name and not t.sub:
             gone = api.delete(t, body_object(body))
             return Reply(doc=api.present(gone, t))
+        if method == "DELETE" and not t.name:  # deletecollection
+            listed = api.list(t, {k: v for k, v in query.items() if k.endswith("Selector")})
+            options = body_object(body)
+            for item in listed["items"]:
+                one = dataclasses.replace(t, namespace=item["metadata"].get("namespace", ""),
+                                          name=item["metadata"]["name"])  # fmt: skip
+                try:
+                    api.delete(one, options)
+                except ApiError as exc:
+                    if exc.code != 404:  # gone meanwhile: fine
+                        raise
+            return Reply(doc=listed)
         raise ApiError(
             405,
             "MethodNotAllowed",
@@ -303,19 +316,32 @@ class Router:
             warnings += [u.replace('"', '\\"') for u in unknown]
         return json.dumps(decoded.obj).encode()
 
-    def watch_stream(self, t: Ref, query: dict[str, str]) -> Iterator[bytes]:
+    def watch_stream(
+        self, t: Ref, query: dict[str, str], as_table: bool = False
+    ) -> Iterator[bytes]:
         stop = threading.Event()
         timeout = float(query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
         self.watch_gate.wait(30)
         generation = self._generation
         events = self.api.watch(t, query, stop)
+        first = True
         try:
             for event in events:
                 if generation != self._generation:
                     break
-                if event:  # {} marks a quiet second
-                    yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
+                if event and as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    # kubectl get -w: each object as a one-row Table, the columns once
+                    obj = event["object"]
+                    doc = table(t.res.plural, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                query.get("includeObject", "Metadata"))  # fmt: skip
+                    if not first:
+                        doc["columnDefinitions"] = []
+                    sent, first = {"type": event["type"], "object": doc}, False
+                else:
+                    sent = event
+                if sent:  # {} marks a quiet second
+                    yield (json.dumps(sent, separators=(",", ":")) + "\n").encode()
                 if time.monotonic() > deadline or self.stopping.is_set():
                     break
         finally:
