@@ -29,6 +29,19 @@ NAMESPACE_RESOURCE = "namespaces"
 FRESH_STATUS = {
     "pods", "deployments", "replicasets", "services", "namespaces", "persistentvolumeclaims",
 }  # fmt: skip
+# Fields a 1.5 apiserver never returns (added later: 1.6 schedulerName, 1.7
+# terminationMessagePolicy, 1.16 podIPs and started, 1.20 clusterIPs and ipFamilies), and
+# defaults extensions/v1beta1 Deployments did not get.
+NEWER_THAN_1_5 = {
+    "pods": ("spec.schedulerName", "spec.containers.*.terminationMessagePolicy",
+             "status.podIPs", "status.containerStatuses.*.started"),
+    "services": ("spec.clusterIPs", "spec.ipFamilies", "spec.ipFamilyPolicy"),
+    "deployments": ("spec.progressDeadlineSeconds", "spec.revisionHistoryLimit",
+                    "spec.template.spec.schedulerName",
+                    "spec.template.spec.containers.*.terminationMessagePolicy"),
+    "replicasets": ("spec.template.spec.schedulerName",
+                    "spec.template.spec.containers.*.terminationMessagePolicy"),
+}  # fmt: skip
 BOOKMARK_EVERY = 5.0  # seconds of quiet between two bookmarks (the apiserver: about a minute)
 
 
@@ -126,8 +139,15 @@ class KubeAPI:
         }
 
     def present(self, obj: Obj, ref: Ref) -> Obj:
-        """The object as this group version shows it (the store keeps one copy per object)."""
-        return {"kind": ref.res.kind, "apiVersion": api_version(ref.group, ref.version), **obj}
+        """The object as this group version shows it (the store keeps one copy per object);
+        the 1.5 pose leaves out the fields later versions added."""
+        shown = {"kind": ref.res.kind, "apiVersion": api_version(ref.group, ref.version), **obj}
+        newer = NEWER_THAN_1_5.get(ref.res.plural) if self.pose.major_minor == ("1", "5") else None
+        if newer:
+            shown = copy.deepcopy(shown)
+            for path in newer:
+                _drop(shown, path.split("."))
+        return shown
 
     # -- writes ----------------------------------------------------------------
 
@@ -462,6 +482,21 @@ class KubeAPI:
                 port["nodePort"] = random.choice(free)
             used.add(port["nodePort"])
         causes.raise_if_any("Service", "", obj["metadata"]["name"])
+
+
+def _drop(doc: Any, path: list[str]) -> None:
+    """Remove ``a.b.*.c`` from a JSON document (``*``: every item of a list)."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*" and isinstance(doc, list):
+        for item in doc:
+            _drop(item, rest)
+    elif isinstance(doc, dict) and head in doc:
+        if rest:
+            _drop(doc[head], rest)
+        else:
+            del doc[head]
 
 
 def _strategy_defaults(spec: Obj, group: str) -> None:

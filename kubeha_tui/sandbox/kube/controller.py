@@ -28,6 +28,7 @@ CSI_RBD = "rbd.csi.ceph.com"
 
 
 REVISION = "deployment.kubernetes.io/revision"
+MOUNT_BACKOFF = (0.5, 122.0)  # the kubelet's volume operation backoff: first, longest
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 
@@ -47,6 +48,8 @@ class Controller:
         self.api = api
         self.grace = grace  # the longest a terminating pod takes to go (a kubelet: up to 30 s)
         self._terminating: dict[str, float] = {}
+        self._mount_retry: dict[str, tuple[float, float]] = {}  # pod uid -> (next try, delay)
+        self.clock = time.monotonic
         self.store = api.store
         self.image_exists = image_exists or (lambda pool, image: None)
         self.start_delay = start_delay
@@ -350,8 +353,15 @@ class Controller:
             return
         blocked = self.mount_problem(pod)
         if blocked:
-            self.event(pod, "Pod", "FailedMount", blocked, warning=True)
+            # The kubelet retries a failed mount with exponential backoff (0.5 s doubling
+            # to 2m2s), and each retry is one more count on the event.
+            now_s = self.clock()
+            due, delay = self._mount_retry.get(uid, (now_s, MOUNT_BACKOFF[0]))
+            if now_s >= due:
+                self.event(pod, "Pod", "FailedMount", blocked, warning=True)
+                self._mount_retry[uid] = (now_s + delay, min(delay * 2, MOUNT_BACKOFF[1]))
             return
+        self._mount_retry.pop(uid, None)
         if (
             time.monotonic() - self._scheduled_at.setdefault(uid, time.monotonic())
             < self.start_delay
