@@ -97,16 +97,18 @@ class Controller:
     # -- helpers -------------------------------------------------------------------
 
     def write(self, plural: str, obj: Obj) -> None:
-        """Store a controller change (status or spec) unless it changes nothing."""
-        current = self.store.get(plural, key_of(obj))
-        if current is None:
-            return
-        if {k: v for k, v in current.items() if k != "metadata"} == {
-            k: v for k, v in obj.items() if k != "metadata"
-        } and current["metadata"] == obj["metadata"]:
-            return
-        obj["metadata"].pop("resourceVersion", None)
-        self.store.put(plural, obj, "MODIFIED")
+        """Store a controller change (status or spec) unless it changes nothing; the
+        check and the write under the store's lock, so no delete slips in between."""
+        with self.store.cond:
+            current = self.store.get(plural, key_of(obj))
+            if current is None or current["metadata"].get("uid") != obj["metadata"].get("uid"):
+                return  # gone, or deleted and created again since this pass read it
+            if {k: v for k, v in current.items() if k != "metadata"} == {
+                k: v for k, v in obj.items() if k != "metadata"
+            } and current["metadata"] == obj["metadata"]:
+                return
+            obj["metadata"].pop("resourceVersion", None)
+            self.store.put(plural, obj, "MODIFIED")
 
     def create(self, plural: str, ns: str, obj: Obj) -> Obj | None:
         try:
