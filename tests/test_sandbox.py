@@ -12,12 +12,17 @@ import pytest
 
 from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.osds import health, osd_tree
+from kubeha_tui.config import SSHTarget
+from kubeha_tui.fleet.actions import MachineShell, journal_command, status_command
 from kubeha_tui.fleet.client import FleetClient
+from kubeha_tui.fleet.models import Machine
 from kubeha_tui.kube.client import KubeClient
-from kubeha_tui.sandbox.fleet_registry import FleetRegistry
-from kubeha_tui.sandbox.fleet_server import APIError, decode_unit
+from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_stack
+from kubeha_tui.sandbox.fleet_server import APIError, FleetServer, decode_unit
 from kubeha_tui.sandbox.fleet_units import Unit, UnitOption, serialize, unit_hash
 from kubeha_tui.sandbox.procs import processes_mentioning
+from kubeha_tui.sandbox.sshd import Sshd
+from kubeha_tui.ssh import SSHOptions, SSHSession
 
 EXE = str(Path(sys.executable).parent / "kubeha-tui")
 
@@ -160,3 +165,50 @@ def test_put_bodies_fleetd_cannot_decode(body: bytes, message: str) -> None:
     with pytest.raises(APIError) as err:
         decode_unit(body, "0.11.8")
     assert (err.value.code, err.value.message) == (400, f"unable to decode body: {message}")
+
+
+# -- fleet machines answer `systemctl status` and `journalctl` over SSH ------------------
+
+
+@pytest.mark.sshd
+def test_status_and_journal_over_two_hops_answer_from_fleet(tmp_path: Path) -> None:
+    """--ssh to one node, then the unit's machine (the same test sshd stands for both):
+    the sandbox's systemctl/journalctl say what fleet's state for that machine says."""
+    registry = FleetRegistry(tick=0.05)
+    seed_stack(registry)
+    fleet = FleetServer(registry, tmp_path / "fleet.sock")
+    unit = registry.get("pidalio-apiserver.service")
+    assert unit is not None
+    sshd = Sshd(tmp_path / "sshd", env={"SANDBOX_FLEET_SOCKET": str(fleet.socket_path),
+                                        "SANDBOX_MACHINE_ID": unit.machine_id})  # fmt: skip
+    sshd.start()
+    options = SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port), identity=str(sshd.user_key),
+                         known_hosts=str(sshd.known_hosts), allow_agent=False, timeout=5,
+                         ssh_config=sshd.root / "none")  # fmt: skip
+    first = SSHSession(options)
+    shell = MachineShell(options, via=first, port=sshd.port, local_id="")
+    machine = Machine(unit.machine_id, "127.0.0.1")
+    try:
+        shown = shell.run(machine, status_command(unit.name))
+        assert shown.exit_status == 0, shown.stderr
+        assert (
+            shown.stdout.splitlines()[0]
+            == "● pidalio-apiserver.service - Pidalio Master API Service"
+        )
+        assert "   Active: active (running)" in shown.stdout
+        logged = shell.run(machine, journal_command(unit.name, 2))
+        assert logged.stdout.splitlines()[-1].endswith("pidalio-apiserver[1025]: running")
+        assert len(logged.stdout.splitlines()) == 2
+        registry.fail_unit(unit.name, unit.machine_id)
+        failed = shell.run(machine, status_command(unit.name))
+        assert failed.exit_status == 3 and "   Active: failed (failed)" in failed.stdout
+        missing = shell.run(machine, status_command("nope.service"))
+        assert (
+            missing.exit_status == 4 and "Unit nope.service could not be found." in missing.stderr
+        )
+        assert shell.session(machine).via is first
+    finally:
+        shell.close()
+        first.close()
+        sshd.kill()
+        fleet.close()

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubeha_tui.sandbox import fleetctl_shim
+from kubeha_tui.sandbox import fleetctl_shim, systemd_shim
 from kubeha_tui.sandbox.procs import ProcRecord, proc_start_time, stop
 
 SSHD = "/usr/sbin/sshd"
@@ -68,6 +68,8 @@ class Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation dir
         # Sessions find the sandbox's `fleetctl fd-forward` shim first on their PATH.
         self.bin_dir = fleetctl_shim.install(self.root / "bin").parent
+        # ... and `systemctl status` / `journalctl` answering from the sandbox fleet.
+        systemd_shim.install(self.bin_dir)
 
     def known_hosts_line(self, key: Path | None = None) -> str:
         kind, blob = (key or self.host_key.with_suffix(".pub")).read_text().split()[:2]

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import objects
@@ -27,6 +28,19 @@ NAMESPACE_RESOURCE = "namespaces"
 # Kinds whose create strategy resets the status a client sent (`status: {}` included).
 FRESH_STATUS = {
     "pods", "deployments", "replicasets", "services", "namespaces", "persistentvolumeclaims",
+}  # fmt: skip
+# Fields a 1.5 apiserver never returns (added later: 1.6 schedulerName, 1.7
+# terminationMessagePolicy, 1.16 podIPs and started, 1.20 clusterIPs and ipFamilies), and
+# defaults extensions/v1beta1 Deployments did not get.
+NEWER_THAN_1_5 = {
+    "pods": ("spec.schedulerName", "spec.containers.*.terminationMessagePolicy",
+             "status.podIPs", "status.containerStatuses.*.started"),
+    "services": ("spec.clusterIPs", "spec.ipFamilies", "spec.ipFamilyPolicy"),
+    "deployments": ("spec.progressDeadlineSeconds", "spec.revisionHistoryLimit",
+                    "spec.template.spec.schedulerName",
+                    "spec.template.spec.containers.*.terminationMessagePolicy"),
+    "replicasets": ("spec.template.spec.schedulerName",
+                    "spec.template.spec.containers.*.terminationMessagePolicy"),
 }  # fmt: skip
 BOOKMARK_EVERY = 5.0  # seconds of quiet between two bookmarks (the apiserver: about a minute)
 
@@ -125,8 +139,15 @@ class KubeAPI:
         }
 
     def present(self, obj: Obj, ref: Ref) -> Obj:
-        """The object as this group version shows it (the store keeps one copy per object)."""
-        return {"kind": ref.res.kind, "apiVersion": api_version(ref.group, ref.version), **obj}
+        """The object as this group version shows it (the store keeps one copy per object);
+        the 1.5 pose leaves out the fields later versions added."""
+        shown = {"kind": ref.res.kind, "apiVersion": api_version(ref.group, ref.version), **obj}
+        newer = NEWER_THAN_1_5.get(ref.res.plural) if self.pose.major_minor == ("1", "5") else None
+        if newer:
+            shown = copy.deepcopy(shown)
+            for path in newer:
+                _drop(shown, path.split("."))
+        return shown
 
     # -- writes ----------------------------------------------------------------
 
@@ -269,7 +290,29 @@ class KubeAPI:
                 return self.store.put(res.plural, terminating, "MODIFIED")
             if options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents"):
                 self._orphan(current["metadata"]["uid"])
+            if res.plural == "pods":
+                graceful = self._graceful(current, options)
+                if graceful is not None:
+                    return graceful
             return self.store.remove(res.plural, (ns, name))
+
+    def _graceful(self, pod: Obj, options: Obj) -> Obj | None:
+        """A scheduled pod is first marked (deletionTimestamp = now + grace, Terminating)
+        and goes when its kubelet is done (the controller); None: remove it now."""
+        grace = options.get("gracePeriodSeconds")
+        if not isinstance(grace, int):
+            grace = int((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+        meta = pod["metadata"]
+        if grace <= 0 or not (pod.get("spec") or {}).get("nodeName"):
+            return None
+        if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", 0) <= grace:
+            return pod  # already going, no sooner than asked
+        marked = copy.deepcopy(pod)
+        when = datetime.now(UTC) + timedelta(seconds=grace)
+        marked["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        marked["metadata"].pop("resourceVersion", None)
+        return self.store.put("pods", marked, "MODIFIED")
 
     def _orphan(self, uid: str) -> None:
         for plural in ("replicasets", "pods"):
@@ -286,11 +329,15 @@ class KubeAPI:
         match = objects.matcher(query.get("labelSelector", ""), query.get("fieldSelector", ""))
         bookmarks = self.pose.bookmarks and query.get("allowWatchBookmarks") == "true"
         rv_text = query.get("resourceVersion", "")
-        if rv_text in ("", "0"):  # "any": start with the current objects
+        # A watch-list (1.27+): the current objects, then a bookmark saying they are all.
+        initial = bookmarks and query.get("sendInitialEvents") == "true"
+        if rv_text in ("", "0") or initial:  # "any": start with the current objects
             since = self.store.rv
             for obj in self.store.items(res.plural, ns):
                 if match(obj):
                     yield {"type": "ADDED", "object": self.present(obj, ref)}
+            if initial:
+                yield self._bookmark(ref, {"k8s.io/initial-events-end": "true"})
         else:
             try:
                 since = int(rv_text)
@@ -319,13 +366,16 @@ class KubeAPI:
         except ApiError as exc:
             yield {"type": "ERROR", "object": exc.status()}
 
-    def _bookmark(self, ref: Ref) -> Obj:
+    def _bookmark(self, ref: Ref, annotations: dict[str, str] | None = None) -> Obj:
+        meta: Obj = {"resourceVersion": str(self.store.rv)}
+        if annotations:
+            meta["annotations"] = annotations
         return {
             "type": "BOOKMARK",
             "object": {
                 "kind": ref.res.kind,
                 "apiVersion": api_version(ref.group, ref.version),
-                "metadata": {"resourceVersion": str(self.store.rv)},
+                "metadata": meta,
             },
         }
 
@@ -432,6 +482,21 @@ class KubeAPI:
                 port["nodePort"] = random.choice(free)
             used.add(port["nodePort"])
         causes.raise_if_any("Service", "", obj["metadata"]["name"])
+
+
+def _drop(doc: Any, path: list[str]) -> None:
+    """Remove ``a.b.*.c`` from a JSON document (``*``: every item of a list)."""
+    if not path:
+        return
+    head, rest = path[0], path[1:]
+    if head == "*" and isinstance(doc, list):
+        for item in doc:
+            _drop(item, rest)
+    elif isinstance(doc, dict) and head in doc:
+        if rest:
+            _drop(doc[head], rest)
+        else:
+            del doc[head]
 
 
 def _strategy_defaults(spec: Obj, group: str) -> None:

@@ -265,12 +265,13 @@ def start(
     users: dict[str, User] | None = None,
     start_delay: float = 1.0,
     tick: float = 0.25,
+    grace: float = 1.0,
     history: int = 50_000,
     seed: bool = True,
 ) -> Sandbox:
     api = KubeAPI(POSES[pose], Store(history), node_ports=node_ports)
     checker = ceph_checker(ceph_conf) if ceph_conf else None
-    controller = Controller(api, checker, start_delay, tick)
+    controller = Controller(api, checker, start_delay, tick, grace)
     controller.image_lockers = ceph_lockers(ceph_conf) if ceph_conf else controller.image_lockers
     if seed:
         seed_stack(api, ceph_conf, keyring)

@@ -29,6 +29,11 @@ KUBELET_COOKIE = "kubelet_lock_magic_"
 CSI_RBD = "rbd.csi.ceph.com"
 
 
+REVISION = "deployment.kubernetes.io/revision"
+MOUNT_BACKOFF = (0.5, 122.0)  # the kubelet's volume operation backoff: first, longest
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
 def template_hash(template: Obj) -> str:
     return hashlib.sha1(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -42,8 +47,13 @@ class Controller:
         image_exists: ImageCheck | None = None,
         start_delay: float = 1.0,
         tick: float = 0.25,
+        grace: float = 1.0,
     ) -> None:
         self.api = api
+        self.grace = grace  # the longest a terminating pod takes to go (a kubelet: up to 30 s)
+        self._terminating: dict[str, float] = {}
+        self._mount_retry: dict[str, tuple[float, float]] = {}  # pod uid -> (next try, delay)
+        self.clock = time.monotonic
         self.store = api.store
         self.image_exists = image_exists or (lambda pool, image: None)
         self.start_delay = start_delay
@@ -81,23 +91,28 @@ class Controller:
         for claim in self.store.items("persistentvolumeclaims"):
             self.claim(claim)
         for pod in self.store.items("pods"):
-            self.pod(pod)
+            if pod["metadata"].get("deletionTimestamp"):
+                self.terminate(pod)
+            else:
+                self.pod(pod)
         for svc in self.store.items("services"):
             self.endpoints(svc)
 
     # -- helpers -------------------------------------------------------------------
 
     def write(self, plural: str, obj: Obj) -> None:
-        """Store a controller change (status or spec) unless it changes nothing."""
-        current = self.store.get(plural, key_of(obj))
-        if current is None:
-            return
-        if {k: v for k, v in current.items() if k != "metadata"} == {
-            k: v for k, v in obj.items() if k != "metadata"
-        } and current["metadata"] == obj["metadata"]:
-            return
-        obj["metadata"].pop("resourceVersion", None)
-        self.store.put(plural, obj, "MODIFIED")
+        """Store a controller change (status or spec) unless it changes nothing; the
+        check and the write under the store's lock, so no delete slips in between."""
+        with self.store.cond:
+            current = self.store.get(plural, key_of(obj))
+            if current is None or current["metadata"].get("uid") != obj["metadata"].get("uid"):
+                return  # gone, or deleted and created again since this pass read it
+            if {k: v for k, v in current.items() if k != "metadata"} == {
+                k: v for k, v in obj.items() if k != "metadata"
+            } and current["metadata"] == obj["metadata"]:
+                return
+            obj["metadata"].pop("resourceVersion", None)
+            self.store.put(plural, obj, "MODIFIED")
 
     def create(self, plural: str, ns: str, obj: Obj) -> Obj | None:
         try:
@@ -181,7 +196,10 @@ class Controller:
         name = f"{meta['name']}-{pod_hash}"
         owned = self.owned_by("replicasets", dep)
         ref = self.api.ref("deployments")
-        if not any(rs["metadata"]["name"] == name for rs in owned):
+        revisions = {rs["metadata"]["name"]: _revision(rs) for rs in owned}
+        latest = max(revisions.values(), default=0)
+        cause = (meta.get("annotations") or {}).get(CHANGE_CAUSE)
+        if name not in revisions:
             labels = {
                 **((template.get("metadata") or {}).get("labels") or {}),
                 "pod-template-hash": pod_hash,
@@ -190,18 +208,34 @@ class Controller:
             tmpl.setdefault("metadata", {})["labels"] = labels
             selector = copy.deepcopy(spec.get("selector") or {})
             selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+            notes = {REVISION: str(latest + 1), **({CHANGE_CAUSE: cause} if cause else {})}
             self.create("replicasets", meta["namespace"], {
-                "metadata": {"name": name, "labels": labels,
+                "metadata": {"name": name, "labels": labels, "annotations": notes,
                              "ownerReferences": [self.owner_ref(dep, "Deployment", api_version(ref.group, ref.version))]},
                 "spec": {"replicas": spec.get("replicas", 1), "selector": selector, "template": tmpl},
             })  # fmt: skip
             owned = self.owned_by("replicasets", dep)
+        elif revisions[name] < latest:  # rolled back to an old template: the newest revision
+            latest += 1
         for rs in owned:
-            want = spec.get("replicas", 1) if rs["metadata"]["name"] == name else 0
-            if rs["spec"].get("replicas") != want:
-                new = copy.deepcopy(rs)
-                new["spec"]["replicas"] = want
-                self.write("replicasets", new)
+            current = rs["metadata"]["name"] == name
+            want = spec.get("replicas", 1) if current else 0
+            new = copy.deepcopy(rs)
+            new["spec"]["replicas"] = want
+            if current:
+                notes = new["metadata"].setdefault("annotations", {})
+                notes[REVISION] = str(max(latest, _revision(rs)))
+                if cause:
+                    notes[CHANGE_CAUSE] = cause
+            self.write("replicasets", new)
+        revision = max(
+            [
+                _revision(rs)
+                for rs in self.owned_by("replicasets", dep)
+                if rs["metadata"]["name"] == name
+            ]
+            or [1]
+        )
         pods = [p for rs in owned for p in self.owned_by("pods", rs)]
         ready = sum(1 for p in pods if _ready(p))
         current = [
@@ -222,11 +256,12 @@ class Controller:
                 else "Deployment does not have minimum availability.",
             }],
         }  # fmt: skip
+        new["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
         self.write("deployments", new)
 
     def replicaset(self, rs: Obj) -> None:
         spec = rs["spec"]
-        pods = self.owned_by("pods", rs)
+        pods = [p for p in self.owned_by("pods", rs) if not p["metadata"].get("deletionTimestamp")]
         want = spec.get("replicas", 1)
         ref = self.api.ref("replicasets")
         for _ in range(want - len(pods)):
@@ -241,7 +276,7 @@ class Controller:
             : max(0, len(pods) - want)
         ]:
             self.store.remove("pods", key_of(pod))
-        pods = self.owned_by("pods", rs)
+        pods = [p for p in self.owned_by("pods", rs) if not p["metadata"].get("deletionTimestamp")]
         ready = sum(1 for p in pods if _ready(p))
         new = copy.deepcopy(rs)
         new["status"] = {"replicas": len(pods), "fullyLabeledReplicas": len(pods),
@@ -324,8 +359,15 @@ class Controller:
             return
         blocked = self.mount_problem(pod) or self.lock_problem(pod)
         if blocked:
-            self.event(pod, "Pod", "FailedMount", blocked, warning=True)
+            # The kubelet retries a failed mount with exponential backoff (0.5 s doubling
+            # to 2m2s), and each retry is one more count on the event.
+            now_s = self.clock()
+            due, delay = self._mount_retry.get(uid, (now_s, MOUNT_BACKOFF[0]))
+            if now_s >= due:
+                self.event(pod, "Pod", "FailedMount", blocked, warning=True)
+                self._mount_retry[uid] = (now_s + delay, min(delay * 2, MOUNT_BACKOFF[1]))
             return
+        self._mount_retry.pop(uid, None)
         if (
             time.monotonic() - self._scheduled_at.setdefault(uid, time.monotonic())
             < self.start_delay
@@ -334,6 +376,15 @@ class Controller:
         self.write("pods", self.running(pod))
         for c in spec.get("containers") or []:
             self.event(pod, "Pod", "Started", f"Started container {c['name']}")
+
+    def terminate(self, pod: Obj) -> None:
+        """The kubelet stops a deleted pod's containers, then the pod goes."""
+        uid = pod["metadata"]["uid"]
+        since = self._terminating.setdefault(uid, time.monotonic())
+        grace = min(float(pod["metadata"].get("deletionGracePeriodSeconds", 0)), self.grace)
+        if time.monotonic() - since >= grace:
+            self._terminating.pop(uid, None)
+            self.store.remove("pods", key_of(pod))
 
     def running(self, pod: Obj) -> Obj:
         new = copy.deepcopy(pod)
@@ -504,7 +555,16 @@ class Controller:
             self.write("endpointslices", {**copy.deepcopy(current), **body})
 
 
+def _revision(rs: Obj) -> int:
+    try:
+        return int((rs["metadata"].get("annotations") or {}).get(REVISION, 0))
+    except ValueError:
+        return 0
+
+
 def _ready(pod: Obj) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):  # terminating: out of endpoints
+        return False
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in pod.get("status", {}).get("conditions") or []

@@ -55,6 +55,7 @@ class Pose:
     chunking: bool  # limit/continue (1.9+)
     bookmarks: bool  # allowWatchBookmarks (1.15+)
     in_tree_rbd: bool  # the rbd volume type (removed in 1.31)
+    schemas: str = ""  # the kubernetes-validate schema set of this version ("": none shipped)
 
     @property
     def major_minor(self) -> tuple[str, str]:
@@ -80,6 +81,7 @@ POSES = {
         chunking=True,
         bookmarks=True,
         in_tree_rbd=False,
+        schemas="v1.31.0",
     ),
     "1.5": Pose(
         "v1.5.1",

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import exec as pod_exec
-from . import protobuf
+from . import openapi, openapi_v2, protobuf
 from .api import KubeAPI, Ref, body_object
 from .resources import group_doc, resource_list
 from .store import ApiError
@@ -54,6 +54,7 @@ class Router:
         self.watch_gate = threading.Event()
         self.watch_gate.set()
         self._generation = 0
+        self._openapi_docs: dict[str, tuple[Any, str]] = {}
 
     def drop_watches(self) -> None:
         self._generation += 1
@@ -132,6 +133,8 @@ class Router:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         try:
             user = self.authenticate(headers)
+            if method == "GET" and parts[:1] == ["openapi"]:
+                return self.openapi(parts[1:], headers)
             if method == "GET":
                 doc = self.discovery(parts)
                 if doc is not None:
@@ -191,7 +194,8 @@ class Router:
             return self.scale(method, t, body)
         if method == "GET" and not t.name:
             if _is_watch(query):
-                return Reply(stream=self.watch_stream(t, query))
+                as_table = _wants_table(headers) and api.pose.chunking
+                return Reply(stream=self.watch_stream(t, query, as_table))
             listed = api.list(t, query)
             if _wants_table(headers) and api.pose.chunking:
                 return Reply(
@@ -217,12 +221,16 @@ class Router:
             return Reply(doc=obj)
         if method in ("POST", "PUT", "DELETE"):
             body = decodable(headers, body)
+        warnings: list[str] = []
+        if method in ("POST", "PUT") and not t.sub:
+            body = self.checked(t, query, body, warnings)
+        said = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
         if method == "POST" and not t.name:
             created = api.create(t, body_object(body), dry)
-            return Reply(201, api.present(created, t))
+            return Reply(201, api.present(created, t), headers=said)
         if method == "PUT" and t.name:
             new = api.replace(t, body_object(body), dry)
-            return Reply(doc=api.present(new, t))
+            return Reply(doc=api.present(new, t), headers=said)
         if method == "PATCH" and t.name:
             ctype = headers.get("Content-Type") or ""
             new = api.patch(t, ctype, body, dry)
@@ -230,25 +238,111 @@ class Router:
         if method == "DELETE" and t.name and not t.sub:
             gone = api.delete(t, body_object(body))
             return Reply(doc=api.present(gone, t))
+        if method == "DELETE" and not t.name:  # deletecollection
+            listed = api.list(t, {k: v for k, v in query.items() if k.endswith("Selector")})
+            options = body_object(body)
+            for item in listed["items"]:
+                one = dataclasses.replace(t, namespace=item["metadata"].get("namespace", ""),
+                                          name=item["metadata"]["name"])  # fmt: skip
+                try:
+                    api.delete(one, options)
+                except ApiError as exc:
+                    if exc.code != 404:  # gone meanwhile: fine
+                        raise
+            return Reply(doc=listed)
         raise ApiError(
             405,
             "MethodNotAllowed",
             "the server does not allow this method on the requested resource",
         )
 
-    def watch_stream(self, t: Ref, query: dict[str, str]) -> Iterator[bytes]:
+    def openapi(self, parts: list[str], headers: Any) -> Reply:
+        """/openapi/v2 (JSON or protobuf) and /openapi/v3 with its group version
+        documents, from the pose's real schemas; none where the pose has none."""
+        pose = self.api.pose
+        if not pose.schemas or openapi.definitions(pose.schemas) is None:
+            raise NOT_FOUND
+        if parts == ["v2"]:
+            accept = headers.get("Accept") or ""
+            if any(alias in accept for alias in openapi_v2.PROTOBUF_ALIASES):
+                encoded = openapi_v2.document(pose.schemas, pose.git_version)
+                return Reply(doc=encoded, content_type=openapi_v2.PROTOBUF)
+            return Reply(doc=openapi_v2.swagger(pose.schemas, pose.git_version))
+        if parts[:1] != ["v3"]:
+            raise NOT_FOUND
+        docs = {
+            ("api/v1" if not g else f"apis/{g}/{v}"): (g, v, resources)
+            for g, versions in pose.groups.items()
+            for v, resources in versions.items()
+        }
+        if len(parts) == 1:
+            return Reply(doc={"paths": {
+                where: {"serverRelativeURL": f"/openapi/v3/{where}?hash={self._openapi_doc(where, docs[where])[1]}"}
+                for where in docs
+            }})  # fmt: skip
+        where = "/".join(parts[1:])
+        if where not in docs:
+            raise NOT_FOUND
+        return Reply(doc=self._openapi_doc(where, docs[where])[0])
+
+    def _openapi_doc(self, where: str, gv: tuple[str, str, Any]) -> tuple[Any, str]:
+        if where not in self._openapi_docs:
+            pose = self.api.pose
+            doc = openapi.group_version_doc(pose.schemas, pose.git_version, *gv)
+            self._openapi_docs[where] = (doc, openapi.doc_hash(doc))
+        return self._openapi_docs[where]
+
+    def checked(self, t: Ref, query: dict[str, str], body: bytes, warnings: list[str]) -> bytes:
+        """The body decoded as this version's apiserver decodes it: unknown fields pruned
+        (a warning, or refused with fieldValidation=Strict), wrong types refused."""
+        pose = self.api.pose
+        name = pose.schemas and openapi.definition_for(pose.schemas, t.group, t.version, t.res.kind)
+        defs = openapi.definitions(pose.schemas) if name else None
+        doc = body_object(body)
+        if not name or defs is None or not isinstance(doc, dict):
+            return body
+        kind = t.res.kind
+        cannot = f'{kind} in version "{t.version}" cannot be handled as a {kind}'
+        try:
+            decoded = openapi.decode(defs, name, doc)
+        except openapi.TypeMismatch as exc:
+            raise ApiError(400, "BadRequest", f"{cannot}: {exc}") from None
+        unknown = [f'unknown field "{u}"' for u in decoded.unknown]
+        mode = query.get("fieldValidation", "Warn")
+        if unknown and mode == "Strict":
+            raise ApiError(
+                400, "BadRequest", f"{cannot}: strict decoding error: {', '.join(unknown)}"
+            )
+        if mode == "Warn":
+            warnings += [u.replace('"', '\\"') for u in unknown]
+        return json.dumps(decoded.obj).encode()
+
+    def watch_stream(
+        self, t: Ref, query: dict[str, str], as_table: bool = False
+    ) -> Iterator[bytes]:
         stop = threading.Event()
         timeout = float(query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
         self.watch_gate.wait(30)
         generation = self._generation
         events = self.api.watch(t, query, stop)
+        first = True
         try:
             for event in events:
                 if generation != self._generation:
                     break
-                if event:  # {} marks a quiet second
-                    yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
+                if event and as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    # kubectl get -w: each object as a one-row Table, the columns once
+                    obj = event["object"]
+                    doc = table(t.res.plural, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                query.get("includeObject", "Metadata"))  # fmt: skip
+                    if not first:
+                        doc["columnDefinitions"] = []
+                    sent, first = {"type": event["type"], "object": doc}, False
+                else:
+                    sent = event
+                if sent:  # {} marks a quiet second
+                    yield (json.dumps(sent, separators=(",", ":")) + "\n").encode()
                 if time.monotonic() > deadline or self.stopping.is_set():
                     break
         finally:
@@ -385,6 +479,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.code)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Cache-Control", "no-cache, private")
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
         if reply.stream is not None:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
