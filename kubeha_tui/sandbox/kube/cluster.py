@@ -8,7 +8,9 @@ Run: ``python -m kubeha_tui.sandbox.kube.cluster --kubeconfig PATH [--pose 1.5|m
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -161,24 +163,50 @@ def churn(api: KubeAPI, per_second: float, stop: threading.Event) -> None:
             api.store.put("pods", pod, "MODIFIED")
 
 
+class CephHandle:
+    """One librados connection to the sandbox Ceph for the controller's checks, opened on
+    first use, reopened after an error, and shut down at exit: a handle left to the
+    interpreter's teardown aborted the process (boost::bad_get) after its cluster was gone."""
+
+    def __init__(self, conf: Path, client_id: str) -> None:
+        self.conf, self.client_id = conf, client_id
+        self.lock = threading.Lock()
+        self._cluster: Any = None
+        atexit.register(self.close)
+
+    def get(self) -> Any:
+        import rados  # noqa: PLC0415 - Debian's bindings, optional for the rest
+
+        if self._cluster is None:
+            cluster = rados.Rados(conffile=str(self.conf), rados_id=self.client_id)
+            cluster.conf_set("rados_mon_op_timeout", "5")
+            cluster.conf_set("rados_osd_op_timeout", "5")
+            cluster.connect(timeout=5)
+            self._cluster = cluster
+        return self._cluster
+
+    def drop(self) -> None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.shutdown()
+
+    def close(self) -> None:
+        with self.lock:
+            self.drop()
+
+
 def ceph_checker(conf: Path, client_id: str = "admin") -> ImageCheck:
     """Whether an RBD image exists in the sandbox Ceph (None when Ceph cannot be asked)."""
-    state: dict[str, Any] = {}
-    lock = threading.Lock()
+    handle = CephHandle(conf, client_id)
 
     def exists(pool: str, image: str) -> bool | None:
         import rados  # noqa: PLC0415 - Debian's bindings, optional for the rest
         import rbd  # noqa: PLC0415
 
-        with lock:
+        with handle.lock:
             try:
-                if "cluster" not in state:
-                    cluster = rados.Rados(conffile=str(conf), rados_id=client_id)
-                    cluster.conf_set("rados_mon_op_timeout", "5")
-                    cluster.conf_set("rados_osd_op_timeout", "5")
-                    cluster.connect(timeout=5)
-                    state["cluster"] = cluster
-                with state["cluster"].open_ioctx(pool) as ioctx:
+                with handle.get().open_ioctx(pool) as ioctx:
                     try:
                         rbd.Image(ioctx, image, read_only=True).close()
                         return True
@@ -188,7 +216,7 @@ def ceph_checker(conf: Path, client_id: str = "admin") -> ImageCheck:
                 log.info("cannot check rbd image %s/%s: %s", pool, image, exc)
                 if isinstance(exc, rados.ObjectNotFound):
                     return False  # no such pool
-                state.pop("cluster", None)
+                handle.drop()
                 return None
 
     return exists
@@ -196,23 +224,16 @@ def ceph_checker(conf: Path, client_id: str = "admin") -> ImageCheck:
 
 def ceph_lockers(conf: Path, client_id: str = "admin") -> LockCheck:
     """The lock cookies held on an RBD image in the sandbox Ceph (() when it cannot tell)."""
-    state: dict[str, Any] = {}
-    lock = threading.Lock()
+    handle = CephHandle(conf, client_id)
 
     def lockers(pool: str, image: str) -> tuple[str, ...]:
         import rados  # noqa: PLC0415 - Debian's bindings, optional for the rest
         import rbd  # noqa: PLC0415
 
-        with lock:
+        with handle.lock:
             try:
-                if "cluster" not in state:
-                    cluster = rados.Rados(conffile=str(conf), rados_id=client_id)
-                    cluster.conf_set("rados_mon_op_timeout", "5")
-                    cluster.conf_set("rados_osd_op_timeout", "5")
-                    cluster.connect(timeout=5)
-                    state["cluster"] = cluster
                 with (
-                    state["cluster"].open_ioctx(pool) as ioctx,
+                    handle.get().open_ioctx(pool) as ioctx,
                     rbd.Image(ioctx, image, read_only=True) as img,
                 ):
                     found = img.list_lockers()  # [] when unlocked, else a dict
@@ -220,7 +241,7 @@ def ceph_lockers(conf: Path, client_id: str = "admin") -> LockCheck:
                     return tuple(str(cookie) for _client, cookie, _addr in held)
             except (rados.Error, rbd.Error) as exc:
                 if not isinstance(exc, (rados.ObjectNotFound, rbd.ImageNotFound)):
-                    state.pop("cluster", None)
+                    handle.drop()
                 return ()
 
     return lockers
