@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class AreaScreen(ReportsWorkerErrors, Screen[None]):
     TITLE_TEXT: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
+    HELP_READ_ONLY: ClassVar[str] = ""  # the help with --read-only, when HELP names changes
     # Action names that change the cluster; never offered in read-only mode.
     DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset()
 
@@ -66,5 +67,13 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
             if isinstance(b, Binding) and b.description and self.check_action(b.action.split("(")[0], ())
         ]  # fmt: skip
 
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
+
+    def help_text(self) -> str:
+        """What F1 says: in read-only mode without the keys that are gone."""
+        return (self.HELP_READ_ONLY or self.HELP) if self.read_only else self.HELP
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.DESTRUCTIVE and getattr(self.app, "read_only", False))
+        return not (action in self.DESTRUCTIVE and self.read_only)

@@ -18,6 +18,7 @@ from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.ceph_dialogs import CreateImageScreen, UnlockScreen
 from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.help import HelpScreen
 
 from .support.ui import text_of, until
 
@@ -158,3 +159,11 @@ async def test_read_only_hides_every_change(ceph_cluster: CephSandbox, tmp_path:
         shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
         assert not shown & {"create_image", "unlock_image", "delete_image", "remove_osd"}
         assert "RO" in text_of(app.screen.query_one("#status-bar"))
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        said = text_of(app.screen.query_one("#help-text")) + text_of(
+            app.screen.query_one("#help-keys")
+        )
+        assert "Read-only mode" in said
+        for gone in ("n creates", "Ctrl+D deletes", "u breaks", "x removes", "Use secret"):
+            assert gone not in said
