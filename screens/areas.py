@@ -76,4 +76,5 @@ class ClusterScreen(AreaScreen):
             self.query_one("#cluster-services", FastTable).show(self._services.rows(services))
 
     def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -46,6 +46,11 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         tables = event.pane.query(DataTable)
         if tables:
             tables.first().focus()
+
+    SHORT_BELOW: ClassVar[int] = 20  # lines; fewer: the compact layout (class -short)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < self.SHORT_BELOW, "-short")
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)

@@ -92,7 +92,7 @@ class KubeScreen(TabbedTableScreen):
     def compose_body(self) -> ComposeResult:
         yield BackendLine("kube")
         with Horizontal(id="kube-bar"):
-            yield Select([], prompt=ALL, allow_blank=True, id="kube-ns")
+            yield Select([], prompt=ALL, allow_blank=True, id="kube-ns", compact=True)
             yield Static("", id="kube-notes")
         with TabbedContent(id="kube-tabs"):
             for tab, title in zip(
