@@ -271,8 +271,9 @@ class CephScreen(TabbedTableScreen):
                 if image.watchers
                 else f"{image.lockers[0].client} holds a lock"
             )
+            hint = "; u shows its locks and breaks a stale one" if image.lockers else ""
             self.notify(
-                f"{image.pool}/{image.name}: {who}; not deleting",
+                f"{image.pool}/{image.name}: {who}; not deleting{hint}",
                 title="Refused",
                 severity="warning",
             )

@@ -81,6 +81,17 @@ async def test_create_dialog_reports_errors_and_creates(
     app = make_app(ceph_cluster, tmp_path)
     async with app.run_test(size=(120, 50)) as pilot:
         await until(pilot, lambda: "ui-a" in images(app))
+        await pilot.press("f1")  # the Images tab's help also names the OSDs tab's x
+        keys = text_of(app.screen.query_one("#help-keys"))
+        assert (
+            "Remove a lost (down) OSD (not on this tab)" in keys and "Create an RBD image" in keys
+        )
+        await pilot.press("escape")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CreateImageScreen))
+        await pilot.press(*"typed")  # the name field has the focus: nothing typed is lost
+        assert app.screen.query_one("#image-name", Input).value == "typed"
+        await pilot.press("escape")
         for name, size, error in (
             ("ui-a", "1G", "already exists"),
             ("bad/name", "1G", "not allowed"),
@@ -144,6 +155,8 @@ async def test_unlock_shows_lockers_and_live_needs_force(
             await until(
                 pilot, lambda: any("not deleting" in str(n.message) for n in app._notifications)
             )
+            refusal = next(n.message for n in app._notifications if "not deleting" in n.message)
+            assert refusal.endswith("not deleting; u shows its locks and breaks a stale one")
         assert (
             img.list_lockers()["lockers"][0][1] == f"{KUBELET_COOKIE}node7"
         )  # cancelled: untouched

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Select, TabbedContent
+from textual.widgets import DataTable, Log, Select, TabbedContent
 
 from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.kube.cluster import Sandbox
+from kubeha_tui.sandbox.kube.store import new_meta
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.kube_logs import LogScreen
 
 from .support.kube import kube_sandbox
 from .support.ui import text_of, until
@@ -170,3 +173,37 @@ async def test_read_only_offers_no_delete(kube: Sandbox, tmp_path: Path) -> None
         await pilot.pause(0.3)
         assert not isinstance(app.screen, ConfirmScreen)
         assert len(kube.api.store.items("pods")) == 4
+
+
+async def test_log_switches_container_and_follow_shows_the_newest_lines(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    started = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod = {
+        "metadata": new_meta({"name": "chatty", "namespace": "default"}, "default"),
+        "spec": {"nodeName": "127.0.1.1", "containers": [
+            {"name": "first", "image": "busybox:1"}, {"name": "second", "image": "nginx:1"}]},
+        "status": {"phase": "Running", "startTime": started, "podIP": "10.32.0.99"},
+    }  # fmt: skip
+    kube.api.store.put("pods", pod, "ADDED")
+    app = make_app(kube, tmp_path)
+    async with app.run_test(size=(100, 24)) as pilot:
+        pods = table(app, "pods")
+        await until(pilot, lambda: "chatty" in column(pods, "NAME"), what="the pod")
+        pods.move_cursor(row=column(pods, "NAME").index("chatty"))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), what="the log")
+        log = app.screen.query_one(Log)
+        await until(pilot, lambda: log.line_count > 400, what="the tail")
+        assert log.border_title is not None and "(first)" in log.border_title
+        assert "chatty/first: started busybox:1" not in "\n".join(log.lines)  # only the tail
+        await pilot.press("c")
+        await until(pilot, lambda: "(second)" in str(log.border_title), what="next container")
+        await until(pilot, lambda: log.line_count > 400 and "GET" in log.lines[-1], what="lines")
+        await pilot.press("f")
+        assert "following" in str(log.border_subtitle)
+        count = log.line_count
+        await until(pilot, lambda: log.line_count > 0 and log.line_count != count, timeout=20,
+                    what="followed lines")  # fmt: skip
+        await pilot.pause()
+        assert log.is_vertical_scroll_end and log.max_scroll_y > 0
