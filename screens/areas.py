@@ -39,12 +39,16 @@ class Pane(Vertical):
 class ClusterScreen(AreaScreen):
     TITLE_TEXT = "Cluster"
     HELP = (
-        "The first look after SSH: fleet units, Kubernetes pods and services side by side "
+        "The first look after SSH: Ceph's health on top, then fleet units (with what of the "
+        "stack is not running), Kubernetes pods and services side by side "
         "(stacked on narrow terminals), each with its backend's connection state. "
         "Press 2, 3 or 4 for the full Fleet, Kubernetes and Ceph screens."
     )
 
     def compose_body(self) -> ComposeResult:
+        ceph = BackendLine("ceph")  # health (HEALTH_WARN in yellow) and OSDs, in one line
+        ceph.id = "cluster-ceph"
+        yield ceph
         with Container(id="panes"):
             yield Pane("Fleet units", "fleet", table("cluster-units", CLUSTER_UNIT_COLUMNS))
             yield Pane("Pods", "kube", table("cluster-pods", CLUSTER_POD_COLUMNS))

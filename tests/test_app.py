@@ -56,6 +56,7 @@ async def test_header_shows_each_backend_and_reasons(settings: Settings) -> None
         assert "Cluster" in bar and "✖ fleet" in bar and "● ceph" in bar
         lines = [text_of(w) for w in app.screen.query(".backend-line")]
         assert any("fleet unreachable: no socket at" in line for line in lines)
+        assert any(line.startswith("● ceph connected: HEALTH_OK") for line in lines), lines
 
 
 async def test_keys_and_palette_switch_screens(settings: Settings) -> None:

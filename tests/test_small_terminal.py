@@ -39,7 +39,9 @@ async def test_cluster_and_kube_show_rows(
         tables = [app.screen.query_one(f"#cluster-{t}", DataTable) for t in ("units", "pods")]
         await until(pilot, lambda: all(t.row_count for t in tables), timeout=30, what="rows")
         await pilot.pause()
-        assert [rows_shown(t) >= 1 for t in tables] == [True, True]
+        assert [rows_shown(t) >= 1 for t in tables] == [True, True], [
+            (t.region, t.row_count, t.display) for t in tables
+        ]
         await pilot.press("3")
         pods = app.screen.query_one("#kube-pods", DataTable)
         await until(pilot, lambda: pods.row_count > 0, timeout=30, what="pods")
