@@ -21,6 +21,8 @@ from kubeha_tui.screens.messages import BackendPolled
 from .support.stall import stalled_server
 from .support.ui import text_of, until
 
+pytestmark = pytest.mark.ceph  # the settings fixture connects to the session's Ceph
+
 
 def closed_port() -> int:
     with socket.socket() as s:
@@ -84,10 +86,16 @@ async def test_keys_and_palette_switch_screens(settings: Settings) -> None:
         assert app.current_mode == "cluster"
 
 
-async def test_start_screen_from_settings(settings: Settings) -> None:
-    app = KubehaApp(Settings(**{**settings.__dict__, "screen": "ceph"}))
-    async with app.run_test(size=(80, 24)):
-        assert app.current_mode == "ceph"
+@pytest.mark.parametrize("screen", ["ceph", "wizard"])
+async def test_start_screen_from_settings(settings: Settings, screen: str) -> None:
+    app = KubehaApp(Settings(**{**settings.__dict__, "screen": screen}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.current_mode == screen != Settings().screen
+        shown = app.screen
+        assert isinstance(shown, AreaScreen)
+        assert {"ceph": "Ceph", "wizard": "Wizard"}[screen] == shown.TITLE_TEXT
+        assert app.screen.query(f"#{screen}-tabs" if screen == "ceph" else "#wizard-steps")
 
 
 async def test_f1_help_lists_keys_of_this_screen(settings: Settings) -> None:

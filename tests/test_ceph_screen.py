@@ -63,12 +63,12 @@ async def test_images_table_and_osds(
         app.screen.query_one(TabbedContent).active = "osds"
         osds: DataTable[Any] = app.screen.query_one("#ceph-osds", DataTable)
         await until(pilot, lambda: osds.row_count == 3)
-        assert [str(c) for c in osds.get_row_at(0)][:4] == [
-            "osd.0",
-            osds.get_row_at(0)[1],
-            "up",
-            "in",
-        ]
+        hosts = {
+            o["name"]: o for o in ceph.json({"prefix": "osd tree"})["nodes"] if o["type"] == "host"
+        }
+        first = [str(c) for c in osds.get_row_at(0)][:4]
+        assert first[0] == "osd.0" and first[2:] == ["up", "in"]
+        assert first[1] in hosts and 0 in hosts[first[1]]["children"]  # its host, from Ceph
         await pilot.press("x")  # an up OSD is refused, nothing asked
         await until(pilot, lambda: any("is up" in str(n.message) for n in app._notifications))
         assert not isinstance(app.screen, ConfirmScreen)
@@ -150,7 +150,7 @@ async def test_unlock_shows_lockers_and_live_needs_force(
                 pilot, lambda: isinstance(app.screen, ConfirmScreen), what="second confirmation"
             )
             await pilot.press("enter")  # Cancel is focused
-            await pilot.pause(0.2)
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="closed")
             await pilot.press("ctrl+d")  # delete is refused while locked/in use
             await until(
                 pilot, lambda: any("not deleting" in str(n.message) for n in app._notifications)
@@ -167,7 +167,7 @@ async def test_read_only_hides_every_change(ceph_cluster: CephSandbox, tmp_path:
     app = make_app(ceph_cluster, tmp_path, read_only=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", "u", "ctrl+d", "x")
-        await pilot.pause(0.2)
+        await pilot.pause()  # the keys are handled: no fixed sleep
         assert app.screen.__class__.__name__ == "CephScreen"
         shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
         assert not shown & {"create_image", "unlock_image", "delete_image", "remove_osd"}

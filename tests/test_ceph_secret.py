@@ -133,10 +133,10 @@ async def test_read_only_never_copies_the_secret(kube: Sandbox, runtime: Path) -
             what="kube up, Ceph down",
         )
         await pilot.press("k")
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert app.screen.query_one("#ceph-offer").has_class("hidden")
         await app.screen.run_action("ceph_from_secret")  # as the palette would
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert list(runtime.iterdir()) == []

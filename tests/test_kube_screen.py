@@ -77,7 +77,8 @@ async def test_four_tables_fill_from_the_watches(kube: Sandbox, tmp_path: Path) 
         await show_tab(pilot, app, "services")
         await until(pilot, lambda: table(app, "services").row_count == 4, what="four services")
         web = next(r for r in cells(table(app, "services")) if r[1] == "web")
-        assert web[2:5] == ["NodePort", web[3], f"80:{port}/TCP"]
+        cluster_ip = kube.api.store.get("services", ("default", "web"))["spec"]["clusterIP"]  # type: ignore[index]
+        assert cluster_ip and web[2:5] == ["NodePort", cluster_ip, f"80:{port}/TCP"]
         assert web[5] == " ".join(f"http://127.0.1.{i}:{port}" for i in (1, 2, 3))
         await show_tab(pilot, app, "deployments")
         await until(pilot, lambda: table(app, "deployments").row_count == 2, what="deployments")
@@ -152,7 +153,8 @@ async def test_delete_asks_first_and_cancel_changes_nothing(kube: Sandbox, tmp_p
         assert f"Delete pod kube-system/{name}" in summary
         assert "a new pod replaces it" in text_of(app.screen.query_one(".warning"))
         await pilot.press("enter")  # Cancel has the focus
-        await pilot.pause(0.3)
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="closed")
+        await pilot.pause()  # whatever the dialog's answer started has run by now
         assert kube.api.store.get("pods", ("kube-system", name)) is not None
 
         await pilot.press("ctrl+d")
@@ -170,9 +172,10 @@ async def test_read_only_offers_no_delete(kube: Sandbox, tmp_path: Path) -> None
         await running(pilot, app)
         table(app, "pods").focus()
         await pilot.press("ctrl+d")
-        await pilot.pause(0.3)
+        await pilot.pause()  # the key is handled: no fixed sleep
         assert not isinstance(app.screen, ConfirmScreen)
         assert len(kube.api.store.items("pods")) == 4
+        assert "kube_delete" not in {b.binding.action for b in app.active_bindings.values()}
 
 
 async def test_log_switches_container_and_follow_shows_the_newest_lines(
