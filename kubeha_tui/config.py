@@ -23,7 +23,10 @@ DEFAULT_SSH_USER = "core"
 
 
 class ConfigError(ValueError):
-    """A setting is wrong; the message says which and how to fix it."""
+    """A setting is wrong; the message says which and how to fix it.
+
+    The parsers below say what is wrong with a value; the caller names where it came from
+    (``--ssh``, ``$FLEETCTL_TUNNEL``, a profile's key), once."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,10 @@ _SSH_RE = re.compile(
 def parse_ssh_target(text: str) -> SSHTarget:
     m = _SSH_RE.match(text.strip())
     if not m:
-        raise ConfigError(f"--ssh {text!r}: expected USER@HOST[:PORT], e.g. core@84.39.36.87")
+        raise ConfigError(f"{text!r}: expected USER@HOST[:PORT], e.g. core@84.39.36.87")
     port = int(m["port"]) if m["port"] else None
     if port is not None and not 0 < port < 65536:
-        raise ConfigError(f"--ssh {text!r}: port {port} is out of range 1-65535")
+        raise ConfigError(f"{text!r}: port {port} is out of range 1-65535")
     return SSHTarget(host=m["v6"] or m["host"], user=m["user"], port=port)
 
 
@@ -61,14 +64,12 @@ def parse_fleet_endpoint(text: str) -> str:
     first = text.split(",", maxsplit=1)[0].strip()
     if re.fullmatch(r"unix://(/\S+)", first) or re.fullmatch(r"https?://[^/\s]+/?", first):
         return first.rstrip("/")
-    raise ConfigError(
-        f"fleet endpoint {text!r}: expected unix:///var/run/fleet.sock or http://HOST:PORT"
-    )
+    raise ConfigError(f"{text!r}: expected unix:///var/run/fleet.sock or http://HOST:PORT")
 
 
 def parse_url(text: str) -> str:
     if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", text.strip()):
-        raise ConfigError(f"--kube-server {text!r}: expected http(s)://HOST[:PORT]")
+        raise ConfigError(f"{text!r}: expected http(s)://HOST[:PORT]")
     return text.strip().rstrip("/")
 
 
@@ -91,7 +92,7 @@ def parse_ceph_pod(text: str) -> str:
 
 def parse_screen(text: str) -> str:
     if text not in SCREENS:
-        raise ConfigError(f"screen {text!r}: expected one of {', '.join(SCREENS)}")
+        raise ConfigError(f"{text!r}: expected one of {', '.join(SCREENS)}")
     return text
 
 
@@ -222,16 +223,17 @@ def _unknown_key(key: str, known: set[str], where: str) -> ConfigError:
 
 
 def _coerce(opt: Option, value: Any, where: str) -> Any:
+    """``value`` parsed for ``opt``; ``where`` names its source in an error."""
     if opt.is_flag:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {opt.key} must be true or false, not {value!r}")
+            raise ConfigError(f"{where}: must be true or false, not {value!r}")
         return value
     if not isinstance(value, str):
-        raise ConfigError(f"{where}: {opt.key} must be a string, not {value!r}")
+        raise ConfigError(f"{where}: must be a string, not {value!r}")
     try:
         return opt.parse(value)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where} {exc}") from None
 
 
 def load_profile(name: str | None, path: Path | None = None) -> tuple[str | None, dict[str, Any]]:
@@ -242,7 +244,9 @@ def load_profile(name: str | None, path: Path | None = None) -> tuple[str | None
             raise ConfigError(f"profile {name!r} asked for, but {path} does not exist")
         return None, {}
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (TOML is UTF-8)") from None
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     for key in doc:
@@ -251,7 +255,16 @@ def load_profile(name: str | None, path: Path | None = None) -> tuple[str | None
     profiles = doc.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] tables")
-    name = name or doc.get("default_profile")
+    default = doc.get("default_profile")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{path}: default_profile must be a profile's name, not {default!r}")
+    for key, table in profiles.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: profiles.{key} must be a [profiles.{key}] table of settings, "
+                f"not {table!r}"
+            )
+    name = name or default
     if not name:
         return None, {}
     if name not in profiles:
@@ -263,7 +276,7 @@ def load_profile(name: str | None, path: Path | None = None) -> tuple[str | None
     for key, raw in profiles[name].items():
         if key not in by_key:
             raise _unknown_key(key, OPTION_KEYS, where)
-        values[key] = _coerce(by_key[key], raw, where)
+        values[key] = _coerce(by_key[key], raw, f"{where} {key}")
     return name, values
 
 

@@ -392,7 +392,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         if isinstance(screen, HelpScreen):
             return
         title = getattr(screen, "TITLE_TEXT", "kubeha-tui")
-        text = getattr(screen, "HELP", "")
+        text = screen.help_text() if isinstance(screen, AreaScreen) else ""
         self.push_screen(HelpScreen(title, text, key_table(screen)))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -43,13 +43,18 @@ class ClusterScreen(DiagnosingScreen):
     DEFAULT_CSS = "#cluster-verdict { padding: 0 1; }"
     HELP = (
         "The first look after SSH: the Doctor's verdict, one line per layer (healthy, or its "
-        "headline finding; 6 opens the Doctor; on a small terminal an all-healthy verdict is left out), then fleet units, Kubernetes pods and services side by side "
+        "headline finding; 6 opens the Doctor; on a small terminal an all-healthy verdict is "
+        "left out), Ceph's health, then fleet units (with what of the stack is not running), "
+        "Kubernetes pods and services side by side "
         "(stacked on narrow terminals), each with its backend's connection state. "
         "Press 2, 3 or 4 for the full Fleet, Kubernetes and Ceph screens."
     )
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("diagnosing..."), id="cluster-verdict")
+        ceph = BackendLine("ceph")  # health (HEALTH_WARN in yellow) and OSDs, in one line
+        ceph.id = "cluster-ceph"
+        yield ceph
         # Laid out for the terminal's width at once: a class set later restyles every pane.
         wide = "wide" if self.app.size.width >= WIDE_AT else ""
         with Container(id="panes", classes=wide):
@@ -112,5 +117,5 @@ class ClusterScreen(DiagnosingScreen):
             self.query_one("#cluster-services", FastTable).show(self._services.rows(services))
 
     def on_resize(self, event: events.Resize) -> None:
-        wide = event.size.width >= WIDE_AT
-        self.query_one("#panes").set_class(wide, "wide")
+        super().on_resize(event)
+        self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")

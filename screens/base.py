@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class AreaScreen(ReportsWorkerErrors, Screen[None]):
     TITLE_TEXT: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
+    HELP_READ_ONLY: ClassVar[str] = ""  # the help with --read-only, when HELP names changes
     # Action names that change the cluster; never offered in read-only mode.
     DESTRUCTIVE: ClassVar[frozenset[str]] = frozenset()
 
@@ -46,6 +47,11 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         if tables:
             tables.first().focus()
 
+    SHORT_BELOW: ClassVar[int] = 20  # lines; fewer: the compact layout (class -short)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < self.SHORT_BELOW, "-short")
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)
         yield from self.compose_body()
@@ -66,5 +72,13 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
             if isinstance(b, Binding) and b.description and self.check_action(b.action.split("(")[0], ())
         ]  # fmt: skip
 
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
+
+    def help_text(self) -> str:
+        """What F1 says: in read-only mode without the keys that are gone."""
+        return (self.HELP_READ_ONLY or self.HELP) if self.read_only else self.HELP
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.DESTRUCTIVE and getattr(self.app, "read_only", False))
+        return not (action in self.DESTRUCTIVE and self.read_only)

@@ -97,7 +97,15 @@ class CephScreen(TabbedTableScreen):
         "(stale lockers are fenced first; a live one only when forced). OSDs: x removes a lost "
         "(down) OSD step by step: out, wait for recovery, safe-to-destroy, purge."
     )
-    DESTRUCTIVE = frozenset({"create_image", "delete_image", "unlock_image", "remove_osd"})
+    HELP_READ_ONLY = (
+        "Ceph health, RBD images of a pool (size, features, lockers, watchers) and the OSD "
+        "tree, through librados/librbd. Read-only mode: nothing here changes the cluster, "
+        "and the cluster's secret is not copied to disk."
+    )
+    # ceph_from_secret writes the admin keyring to disk: not in read-only mode either.
+    DESTRUCTIVE = frozenset(
+        {"create_image", "delete_image", "unlock_image", "remove_osd", "ceph_from_secret"}
+    )
     BINDINGS = [
         Binding(
             "k",
@@ -192,7 +200,10 @@ class CephScreen(TabbedTableScreen):
         self.watch(self.app, "backends", self._backends_changed)
 
     def _offer_secret(self) -> bool:
-        """Ceph unreachable with the conf given, the Kubernetes API reachable."""
+        """Ceph unreachable with the conf given, the Kubernetes API reachable (and the
+        keyring may be written: not in read-only mode)."""
+        if self.read_only:
+            return False
         states = {name: b.state for name, b in self.kubeha.backends.items()}
         return states.get("ceph") == "unreachable" and states.get("kube") == "connected"
 
@@ -201,6 +212,9 @@ class CephScreen(TabbedTableScreen):
         self.refresh_bindings()
 
     def action_ceph_from_secret(self) -> None:
+        if not self._offer_secret():
+            return  # also from the palette: only where it applies, never in read-only mode
+
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._use_secret()
@@ -278,8 +292,9 @@ class CephScreen(TabbedTableScreen):
                 if image.watchers
                 else f"{image.lockers[0].client} holds a lock"
             )
+            hint = "; u shows its locks and breaks a stale one" if image.lockers else ""
             self.notify(
-                f"{image.pool}/{image.name}: {who}; not deleting",
+                f"{image.pool}/{image.name}: {who}; not deleting{hint}",
                 title="Refused",
                 severity="warning",
             )

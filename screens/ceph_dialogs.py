@@ -46,6 +46,7 @@ DIALOG_CSS = """
 class CreateImageScreen(ReportsWorkerErrors, ModalScreen["CreateRequest | None"]):
     """Name, size, pool and features; checked against the cluster before it closes."""
 
+    AUTO_FOCUS = "#image-name"  # typing starts at once
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="create.cancel")]
     DEFAULT_CSS = (
         DIALOG_CSS.format(name="CreateImageScreen")

@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Log, Static
+from textual.widgets import Button, RichLog, Static
 
 from kubeha_tui.errors import ServiceError
 
 from .messages import OutputFetched
-from .plain import plain
+from .plain import plain, plain_text
 from .workers import ReportsWorkerErrors
 
 
@@ -62,7 +62,8 @@ class ConfirmScreen(ReportsWorkerErrors, ModalScreen[bool]):
 
 
 class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
-    """Scrollable text fetched by a thread worker (unit status, journal, logs)."""
+    """Scrollable text fetched by a thread worker (unit status, journal, describe); long
+    lines wrap (a FailedMount event's message is read in full), shown as plain text."""
 
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="output.close"),
@@ -70,7 +71,7 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     OutputScreen { align: center middle; }
-    OutputScreen > Log { width: 95%; height: 90%; border: round $accent; background: $surface; }
+    OutputScreen > RichLog { width: 95%; height: 90%; border: round $accent; background: $surface; }
     """
 
     def __init__(self, title: str, fetch: Callable[[], str]) -> None:
@@ -78,7 +79,7 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
         self._title, self._fetch = title, fetch
 
     def compose(self) -> ComposeResult:
-        log = Log(id="output", highlight=False, max_lines=20_000)
+        log = RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=20_000)
         log.border_title = plain(self._title)
         log.border_subtitle = "r reload · Esc close"
         yield log
@@ -87,9 +88,9 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
         self.action_reload()
 
     def action_reload(self) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(RichLog)
         log.clear()
-        log.write_line("loading...")
+        log.write(plain_text("loading..."))
         self._load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="output")
@@ -101,7 +102,7 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     @on(OutputFetched)
     def _fetched(self, message: OutputFetched) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(RichLog)
         log.clear()
-        log.write(message.text if message.ok else f"failed: {message.text}")
+        log.write(plain_text(message.text if message.ok else f"failed: {message.text}"))
         log.scroll_home(animate=False)

@@ -71,6 +71,12 @@ class FleetScreen(TabbedTableScreen):
         "`systemctl status` / `journalctl` on the unit's machine over SSH. Start, stop, unload "
         "and destroy ask first; the stack restarts pidalio units within about a minute."
     )
+    HELP_READ_ONLY = (
+        "fleet's units (as `fleetctl list-units`), machines and unit files, refreshed live. "
+        "Failed units are red, units not running yellow. Status and journal run "
+        "`systemctl status` / `journalctl` on the unit's machine over SSH. Read-only mode: "
+        "units cannot be started, stopped, unloaded or destroyed here."
+    )
     DESTRUCTIVE = frozenset(f"unit_{v}" for v in UNIT_VERBS)
     BINDINGS = [
         Binding(

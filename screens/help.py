@@ -15,7 +15,8 @@ from .workers import ReportsWorkerErrors
 
 
 def key_table(screen: Screen[object]) -> Table:
-    """Our bindings active on ``screen`` (those with an id); refused ones left out.
+    """Our bindings on ``screen`` (those with an id). Keys that do not apply right here
+    (another tab's) are listed as such; refused ones (read-only mode) are left out.
 
     Widgets' own keys (table cursor movement and so on) are standard and omitted.
     """
@@ -25,11 +26,14 @@ def key_table(screen: Screen[object]) -> Table:
     seen = set()
     for active in screen.app.active_bindings.values():
         binding = active.binding
-        if binding.id is None or binding.id in seen or not active.enabled:
+        if binding.id is None or binding.id in seen:
             continue
         seen.add(binding.id)
         key = binding.key_display or screen.app.get_key_display(binding)
-        grid.add_row(Text(key), Text(binding.tooltip or binding.description))
+        what = Text(binding.tooltip or binding.description)
+        if not active.enabled:
+            what.append(" (not on this tab)", style="dim")
+        grid.add_row(Text(key), what)
     return grid
 
 

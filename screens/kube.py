@@ -49,6 +49,14 @@ class KubeScreen(TabbedTableScreen):
         "(YAML and events); l shows a pod's log (f follows it); Ctrl+D deletes after "
         "showing exactly what goes."
     )
+    HELP_READ_ONLY = (
+        "Pods, services, deployments and nodes, kept live by watches (no re-listing). "
+        "Pods that failed are red, pods not ready yet or restarting often yellow. "
+        "Services list the URLs a NodePort answers on, http://<node-ip>:<nodePort>. "
+        "n picks a namespace (all by default); d or Enter describes the selected object "
+        "(YAML and events); l shows a pod's log (f follows it). Read-only mode: nothing "
+        "can be deleted here."
+    )
     DESTRUCTIVE = frozenset({"kube_delete"})
     BINDINGS = [
         Binding("n", "namespace", "Namespace", id="kube.namespace", tooltip="Pick a namespace"),
@@ -84,7 +92,7 @@ class KubeScreen(TabbedTableScreen):
     def compose_body(self) -> ComposeResult:
         yield BackendLine("kube")
         with Horizontal(id="kube-bar"):
-            yield Select([], prompt=ALL, allow_blank=True, id="kube-ns")
+            yield Select([], prompt=ALL, allow_blank=True, id="kube-ns", compact=True)
             yield Static("", id="kube-notes")
         with TabbedContent(id="kube-tabs"):
             for tab, title in zip(

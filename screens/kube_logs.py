@@ -80,13 +80,18 @@ class LogScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="pod-log")
     def _load(self, container: str) -> None:
+        """The log's tail; the first time also the pod's containers (posted, not stored:
+        the screen's attributes belong to the UI thread)."""
+        containers: list[str] | None = None
         try:
-            if not self.containers:
-                self.containers = actions.containers(self.client, self.ref)
-                container = self.containers[0] if self.containers else ""
-                self.container = container
+            if not container:
+                containers = actions.containers(self.client, self.ref)
+                container = containers[0] if containers else ""
             text = actions.logs(self.client, self.ref, container)
-            self.post_message(LogLinesRead(text.splitlines(), replace=True))
+            self.post_message(
+                LogLinesRead(text.splitlines(), replace=True, containers=containers,
+                             container=container)
+            )  # fmt: skip
         except ServiceError as exc:
             self.post_message(LogLinesRead([], replace=True, note=f"failed: {exc}"))
 
@@ -109,7 +114,12 @@ class LogScreen(ReportsWorkerErrors, ModalScreen[None]):
         if message.replace:
             log.clear()
         self._titles()
+        if message.containers is not None:  # the pod's containers, read by the worker
+            self.containers = message.containers
+            self.container = message.container
+            self._titles()
         if message.lines:
-            log.write_lines(message.lines)
+            # Following is tail -f: new lines are shown as they come.
+            log.write_lines(message.lines, scroll_end=True if self.following else None)
         if message.note:
             log.write_line(f"-- {message.note}")

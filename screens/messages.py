@@ -69,6 +69,8 @@ class LogLinesRead(Message):
     lines: list[str]
     replace: bool = False
     note: str = ""  # e.g. the stream ended, or why it failed
+    containers: list[str] | None = None  # the pod's containers, when just read
+    container: str = ""  # the one shown, with ``containers``
 
 
 @dataclass

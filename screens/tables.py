@@ -281,6 +281,7 @@ class FastTable(DataTable[Any]):
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         columns = self.ordered_columns
+        before = [column.content_width for column in columns]
         for row_key in new_rows:
             if self._row_locations.get(row_key) is None:
                 continue  # removed before the idle pass
@@ -289,6 +290,8 @@ class FastTable(DataTable[Any]):
                 cell = cells.get(column.key, "")
                 width = cell_len(cell.plain if isinstance(cell, Text) else str(cell))
                 column.content_width = max(column.content_width, width)
+        if [column.content_width for column in columns] != before:
+            self._update_count += 1  # lines drawn meanwhile were cached at the old widths
         data_width = sum(column.get_render_width(self) for column in self.columns.values())
         header_height = self.header_height if self.show_header else 0
         self.virtual_size = Size(

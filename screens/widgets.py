@@ -15,8 +15,25 @@ ICONS = {"connected": ("●", "green"), "connecting": ("◌", "yellow"), "unreac
 SHORT = {"kube": "kube"}
 
 
+def trouble(status: BackendStatus) -> str:
+    """ "warn" or "error" when a connected backend reports a problem (Ceph's health, a
+    part of the stack not running on fleet), else ""."""
+    if status.state != "connected":
+        return ""
+    if status.name == "ceph" and status.detail.startswith("HEALTH_ERR"):
+        return "error"
+    if status.name == "ceph" and status.detail.startswith("HEALTH_WARN"):
+        return "warn"
+    if status.name == "fleet" and " not running" in status.detail:
+        return "warn"
+    return ""
+
+
+TROUBLE_ICONS = {"warn": ("▲", "yellow"), "error": ("▲", "red")}
+
+
 def status_text(status: BackendStatus, *, detail: bool, short: bool = False) -> Text:
-    icon, style = ICONS[status.state]
+    icon, style = TROUBLE_ICONS.get(trouble(status)) or ICONS[status.state]
     label = SHORT.get(status.name, status.label) if short else status.label
     text = Text.assemble((f"{icon} ", style), (label, "bold"))
     if detail:
@@ -90,3 +107,4 @@ class BackendLine(Static):
         status = backends.get(self.backend, BackendStatus(self.backend))
         self.update(status_text(status, detail=True))
         self.set_class(status.state == "unreachable", "-unreachable")
+        self.set_class(bool(trouble(status)), "-trouble")

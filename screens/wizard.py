@@ -57,6 +57,10 @@ class WizardScreen(AreaScreen):
         "/var/lib/mysql). Every manifest and Ceph action is shown before anything is made; if a "
         "step fails, what this run made is removed again. Esc goes back a step."
     )
+    HELP_READ_ONLY = (
+        "Previews the stack's examples (nginx, MariaDB on an RBD volume): the exact "
+        "manifests and Ceph actions. Read-only mode: nothing is applied. Esc goes back a step."
+    )
     BINDINGS = [Binding("escape", "back", "Back", id="wizard.back", tooltip="Back one step")]
 
     def __init__(self) -> None:

@@ -16,10 +16,12 @@ from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.base import AreaScreen
-from kubeha_tui.screens.messages import BackendPolled
+from kubeha_tui.screens.messages import BackendPolled, SSHStateChanged
 
 from .support.stall import stalled_server
 from .support.ui import text_of, until
+
+pytestmark = pytest.mark.ceph  # the settings fixture connects to the session's Ceph
 
 
 def closed_port() -> int:
@@ -56,6 +58,7 @@ async def test_header_shows_each_backend_and_reasons(settings: Settings) -> None
         assert "Cluster" in bar and "✖ fleet" in bar and "● ceph" in bar
         lines = [text_of(w) for w in app.screen.query(".backend-line")]
         assert any("fleet unreachable: no socket at" in line for line in lines)
+        assert any(line.startswith("● ceph connected: HEALTH_OK") for line in lines), lines
 
 
 async def test_keys_and_palette_switch_screens(settings: Settings) -> None:
@@ -83,10 +86,16 @@ async def test_keys_and_palette_switch_screens(settings: Settings) -> None:
         assert app.current_mode == "cluster"
 
 
-async def test_start_screen_from_settings(settings: Settings) -> None:
-    app = KubehaApp(Settings(**{**settings.__dict__, "screen": "ceph"}))
-    async with app.run_test(size=(80, 24)):
-        assert app.current_mode == "ceph"
+@pytest.mark.parametrize("screen", ["ceph", "wizard"])
+async def test_start_screen_from_settings(settings: Settings, screen: str) -> None:
+    app = KubehaApp(Settings(**{**settings.__dict__, "screen": screen}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.current_mode == screen != Settings().screen
+        shown = app.screen
+        assert isinstance(shown, AreaScreen)
+        assert {"ceph": "Ceph", "wizard": "Wizard"}[screen] == shown.TITLE_TEXT
+        assert app.screen.query(f"#{screen}-tabs" if screen == "ceph" else "#wizard-steps")
 
 
 async def test_f1_help_lists_keys_of_this_screen(settings: Settings) -> None:
@@ -166,3 +175,37 @@ async def test_hung_backend_times_out_while_others_work(settings: Settings, stal
         assert app.current_mode == "fleet"
         await until(pilot, lambda: states(app)["fleet"] == "unreachable", timeout=10)
         assert "did not answer" in app.backends["fleet"].detail
+
+
+async def test_r_polls_every_backend_now(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "kubeha_tui.screens.app.POLL_EVERY", dict.fromkeys(("fleet", "kube", "ceph"), 600.0)
+    )
+    messages: list[Message] = []
+    app = KubehaApp(settings)
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await until(pilot, lambda: "connecting" not in states(app).values(), what="all probed")
+
+        def polls() -> dict[str, int]:
+            counts = dict.fromkeys(("fleet", "kube", "ceph"), 0)
+            for m in messages:
+                if isinstance(m, BackendPolled) and m.final:
+                    counts[m.status.name] += 1
+            return counts
+
+        before = polls()  # ceph is connected: its next poll is 600 s away, unless r
+        await pilot.press("r")
+        await until(pilot, lambda: polls()["ceph"] > before["ceph"], what="ceph polled again")
+        assert states(app)["ceph"] == "connected"
+
+
+async def test_the_ssh_state_shows_in_the_header(settings: Settings) -> None:
+    app = KubehaApp(settings)
+    async with app.run_test(size=(100, 24)) as pilot:
+        app.post_message(SSHStateChanged("unreachable", "connection refused"))
+        bar = app.screen.query_one("#status-bar")
+        await until(pilot, lambda: "✖ ssh" in text_of(bar), what="ssh down in the header")
+        app.post_message(SSHStateChanged("connected", None))
+        await until(pilot, lambda: "● ssh" in text_of(bar), what="ssh up in the header")

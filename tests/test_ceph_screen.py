@@ -18,6 +18,7 @@ from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.ceph_dialogs import CreateImageScreen, UnlockScreen
 from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.help import HelpScreen
 
 from .support.ui import text_of, until
 
@@ -62,12 +63,12 @@ async def test_images_table_and_osds(
         app.screen.query_one(TabbedContent).active = "osds"
         osds: DataTable[Any] = app.screen.query_one("#ceph-osds", DataTable)
         await until(pilot, lambda: osds.row_count == 3)
-        assert [str(c) for c in osds.get_row_at(0)][:4] == [
-            "osd.0",
-            osds.get_row_at(0)[1],
-            "up",
-            "in",
-        ]
+        hosts = {
+            o["name"]: o for o in ceph.json({"prefix": "osd tree"})["nodes"] if o["type"] == "host"
+        }
+        first = [str(c) for c in osds.get_row_at(0)][:4]
+        assert first[0] == "osd.0" and first[2:] == ["up", "in"]
+        assert first[1] in hosts and 0 in hosts[first[1]]["children"]  # its host, from Ceph
         await pilot.press("x")  # an up OSD is refused, nothing asked
         await until(pilot, lambda: any("is up" in str(n.message) for n in app._notifications))
         assert not isinstance(app.screen, ConfirmScreen)
@@ -80,6 +81,17 @@ async def test_create_dialog_reports_errors_and_creates(
     app = make_app(ceph_cluster, tmp_path)
     async with app.run_test(size=(120, 50)) as pilot:
         await until(pilot, lambda: "ui-a" in images(app))
+        await pilot.press("f1")  # the Images tab's help also names the OSDs tab's x
+        keys = text_of(app.screen.query_one("#help-keys"))
+        assert (
+            "Remove a lost (down) OSD (not on this tab)" in keys and "Create an RBD image" in keys
+        )
+        await pilot.press("escape")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CreateImageScreen))
+        await pilot.press(*"typed")  # the name field has the focus: nothing typed is lost
+        assert app.screen.query_one("#image-name", Input).value == "typed"
+        await pilot.press("escape")
         for name, size, error in (
             ("ui-a", "1G", "already exists"),
             ("bad/name", "1G", "not allowed"),
@@ -144,11 +156,13 @@ async def test_unlock_shows_lockers_and_live_needs_force(
                 pilot, lambda: isinstance(app.screen, ConfirmScreen), what="second confirmation"
             )
             await pilot.press("enter")  # Cancel is focused
-            await pilot.pause(0.2)
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="closed")
             await pilot.press("ctrl+d")  # delete is refused while locked/in use
             await until(
                 pilot, lambda: any("not deleting" in str(n.message) for n in app._notifications)
             )
+            refusal = next(n.message for n in app._notifications if "not deleting" in n.message)
+            assert refusal.endswith("not deleting; u shows its locks and breaks a stale one")
         assert (
             img.list_lockers()["lockers"][0][1] == f"{KUBELET_COOKIE}node7"
         )  # cancelled: untouched
@@ -159,8 +173,16 @@ async def test_read_only_hides_every_change(ceph_cluster: CephSandbox, tmp_path:
     app = make_app(ceph_cluster, tmp_path, read_only=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", "u", "ctrl+d", "x")
-        await pilot.pause(0.2)
+        await pilot.pause()  # the keys are handled: no fixed sleep
         assert app.screen.__class__.__name__ == "CephScreen"
         shown = {b.binding.action for b in app.active_bindings.values() if b.enabled}
         assert not shown & {"create_image", "unlock_image", "delete_image", "remove_osd"}
         assert "RO" in text_of(app.screen.query_one("#status-bar"))
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        said = text_of(app.screen.query_one("#help-text")) + text_of(
+            app.screen.query_one("#help-keys")
+        )
+        assert "Read-only mode" in said
+        for gone in ("n creates", "Ctrl+D deletes", "u breaks", "x removes", "Use secret"):
+            assert gone not in said

@@ -118,3 +118,27 @@ async def test_the_ceph_screen_offers_the_secret_and_connects_with_it(
         await until(pilot, lambda: offer.has_class("hidden"), what="the offer gone")
         assert len(list(runtime.iterdir())) == 1
     assert list(runtime.iterdir()) == []  # removed when the app ends
+
+
+async def test_read_only_never_copies_the_secret(kube: Sandbox, runtime: Path) -> None:
+    settings = Settings(ceph_conf="/nonexistent/ceph.conf", kube_server=kube.server.url,
+                        fleet_endpoint="http://127.0.0.1:9", screen="ceph", read_only=True)  # fmt: skip
+    app = KubehaApp(settings)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                (app.backends["kube"].state, app.backends["ceph"].state)
+                == ("connected", "unreachable")
+            ),
+            timeout=30,
+            what="kube up, Ceph down",
+        )
+        await pilot.press("k")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.screen.query_one("#ceph-offer").has_class("hidden")
+        await app.screen.run_action("ceph_from_secret")  # as the palette would
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert list(runtime.iterdir()) == []

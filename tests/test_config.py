@@ -83,7 +83,10 @@ def test_profile_typo_is_rejected_naming_the_key(profiles: Path) -> None:
     ("text", "error"),
     [
         ('defaults = "fr1"\n', "unknown key 'defaults'"),
-        ('[profiles.fr1]\nread_only = "yes"\n', "read_only must be true or false"),
+        ('[profiles.fr1]\nread_only = "yes"\n', "read_only: must be true or false"),
+        ('default_profile = ["a"]\n', r"default_profile must be a profile's name, not \['a'\]"),
+        ("[profiles]\na = 3\n", r"profiles.a must be a \[profiles.a\] table of settings, not 3"),
+        ("[profiles.fr1]\nssh = 22\n", r"\[profiles.fr1\] ssh: must be a string, not 22"),
         ('[profiles.fr1]\nssh = "core@host:99999"\n', "out of range"),
         ('[profiles.fr1]\nfleet_endpoint = "tcp://x"\n', "expected unix:///var/run/fleet.sock"),
         ('[profiles.fr1]\nscreen = "pods"\n', "expected one of cluster, fleet"),
@@ -116,8 +119,33 @@ def test_ssh_targets(text: str, target: SSHTarget) -> None:
 
 @pytest.mark.parametrize("text", ["", "core@", "a b", "core@host:0", "core@host:port"])
 def test_bad_ssh_targets(text: str) -> None:
-    with pytest.raises(ConfigError, match="--ssh"):
+    with pytest.raises(ConfigError, match=r"expected USER@HOST|out of range"):
         parse_ssh_target(text)
+
+
+def test_a_binary_profiles_file_is_a_clear_error(profiles: Path) -> None:
+    profiles.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(ConfigError, match=r"profiles.toml: not a text file \(TOML is UTF-8\)"):
+        resolve({}, {}, None)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        ({"ssh": "core@"}, {}, "--ssh 'core@': expected USER@HOST[:PORT]"),
+        ({"kube_server": "ftp://x"}, {}, "--kube-server 'ftp://x': expected http(s)://"),
+        ({}, {"FLEETCTL_TUNNEL": "a b"}, "$FLEETCTL_TUNNEL 'a b': expected USER@HOST[:PORT]"),
+        ({}, {"FLEETCTL_ENDPOINT": "tcp://x"}, "$FLEETCTL_ENDPOINT 'tcp://x': expected unix://"),
+    ],
+)
+def test_errors_name_their_source_once(
+    profiles: Path, flags: dict[str, str], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve(flags, env, None)
+    assert str(caught.value).startswith(message), str(caught.value)
+    source = message.split(" ", maxsplit=1)[0]
+    assert str(caught.value).count(source) == 1
 
 
 def test_fleet_endpoint_list_takes_the_first() -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Select, TabbedContent
+from textual.widgets import DataTable, Log, Select, TabbedContent
 
 from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.kube.cluster import Sandbox
+from kubeha_tui.sandbox.kube.store import new_meta
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.kube_logs import LogScreen
 
 from .support.kube import kube_sandbox
 from .support.ui import text_of, until
@@ -74,7 +77,8 @@ async def test_four_tables_fill_from_the_watches(kube: Sandbox, tmp_path: Path) 
         await show_tab(pilot, app, "services")
         await until(pilot, lambda: table(app, "services").row_count == 4, what="four services")
         web = next(r for r in cells(table(app, "services")) if r[1] == "web")
-        assert web[2:5] == ["NodePort", web[3], f"80:{port}/TCP"]
+        cluster_ip = kube.api.store.get("services", ("default", "web"))["spec"]["clusterIP"]  # type: ignore[index]
+        assert cluster_ip and web[2:5] == ["NodePort", cluster_ip, f"80:{port}/TCP"]
         assert web[5] == " ".join(f"http://127.0.1.{i}:{port}" for i in (1, 2, 3))
         await show_tab(pilot, app, "deployments")
         await until(pilot, lambda: table(app, "deployments").row_count == 2, what="deployments")
@@ -149,7 +153,8 @@ async def test_delete_asks_first_and_cancel_changes_nothing(kube: Sandbox, tmp_p
         assert f"Delete pod kube-system/{name}" in summary
         assert "a new pod replaces it" in text_of(app.screen.query_one(".warning"))
         await pilot.press("enter")  # Cancel has the focus
-        await pilot.pause(0.3)
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="closed")
+        await pilot.pause()  # whatever the dialog's answer started has run by now
         assert kube.api.store.get("pods", ("kube-system", name)) is not None
 
         await pilot.press("ctrl+d")
@@ -167,6 +172,41 @@ async def test_read_only_offers_no_delete(kube: Sandbox, tmp_path: Path) -> None
         await running(pilot, app)
         table(app, "pods").focus()
         await pilot.press("ctrl+d")
-        await pilot.pause(0.3)
+        await pilot.pause()  # the key is handled: no fixed sleep
         assert not isinstance(app.screen, ConfirmScreen)
         assert len(kube.api.store.items("pods")) == 4
+        assert "kube_delete" not in {b.binding.action for b in app.active_bindings.values()}
+
+
+async def test_log_switches_container_and_follow_shows_the_newest_lines(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    started = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod = {
+        "metadata": new_meta({"name": "chatty", "namespace": "default"}, "default"),
+        "spec": {"nodeName": "127.0.1.1", "containers": [
+            {"name": "first", "image": "busybox:1"}, {"name": "second", "image": "nginx:1"}]},
+        "status": {"phase": "Running", "startTime": started, "podIP": "10.32.0.99"},
+    }  # fmt: skip
+    kube.api.store.put("pods", pod, "ADDED")
+    app = make_app(kube, tmp_path)
+    async with app.run_test(size=(100, 24)) as pilot:
+        pods = table(app, "pods")
+        await until(pilot, lambda: "chatty" in column(pods, "NAME"), what="the pod")
+        pods.move_cursor(row=column(pods, "NAME").index("chatty"))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), what="the log")
+        log = app.screen.query_one(Log)
+        await until(pilot, lambda: log.line_count > 400, what="the tail")
+        assert log.border_title is not None and "(first)" in log.border_title
+        assert "chatty/first: started busybox:1" not in "\n".join(log.lines)  # only the tail
+        await pilot.press("c")
+        await until(pilot, lambda: "(second)" in str(log.border_title), what="next container")
+        await until(pilot, lambda: log.line_count > 400 and "GET" in log.lines[-1], what="lines")
+        await pilot.press("f")
+        assert "following" in str(log.border_subtitle)
+        count = log.line_count
+        await until(pilot, lambda: log.line_count > 0 and log.line_count != count, timeout=20,
+                    what="followed lines")  # fmt: skip
+        await pilot.pause()
+        assert log.is_vertical_scroll_end and log.max_scroll_y > 0

@@ -11,7 +11,7 @@ import pytest
 
 from kubeha_tui.ceph import CephService
 from kubeha_tui.ceph.images import image_details, list_names
-from kubeha_tui.kube.client import KubeClient
+from kubeha_tui.kube.client import KubeClient, KubeError
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.sandbox.kube.store import ApiError
@@ -19,6 +19,7 @@ from kubeha_tui.wizard.forms import FormError, MariaDBForm, NginxForm, defaults
 from kubeha_tui.wizard.run import Wizard
 
 from .support.kube import kube_sandbox
+from .support.waiting import wait_for
 
 
 @pytest.fixture(params=["1.5", "modern"])
@@ -264,3 +265,66 @@ def test_an_unexpected_error_in_a_step_still_undoes_this_run(
     assert result.error == "unexpected error: OverflowError: injected: int too large"
     assert volume not in {i.name for i in list_names(ceph, "rbd")}
     assert f"Secret default/{name}-root removed" in result.undone
+
+
+def timing_out_after_applying(run: Wizard, method: str, plural: str, before: Any = None) -> None:
+    """The API applies the request, then the answer never comes (as with a frozen server)."""
+    real = run.client.request
+
+    def request(verb: str, path: str, *args: Any, **kw: Any) -> Any:
+        if verb == method and path.endswith(f"/{plural}"):
+            if before is not None:
+                before()
+            real(verb, path, *args, **kw)
+            raise KubeError(f"{verb} {path}: timed out after 5 s")
+        return real(verb, path, *args, **kw)
+
+    run.client.request = request  # type: ignore[method-assign,assignment]
+
+
+@pytest.mark.ceph
+def test_a_create_that_timed_out_but_was_made_is_undone_too(kube: Sandbox) -> None:
+    name = unique("frozen", kube)
+    run = wizard(kube)
+    plan = run.plan_nginx(NginxForm.check({**defaults(NginxForm), "name": name}))
+    timing_out_after_applying(run, "POST", "services")
+    result = run.apply(plan, lambda _: None)
+    assert not result.ok and "timed out" in result.error
+    assert name not in objects(kube, "services") and name not in objects(kube, "deployments")
+    assert result.undone == [
+        f"Service default/{name} removed",
+        f"Deployment default/{name} removed",
+    ]
+
+
+@pytest.mark.ceph
+def test_undo_leaves_alone_what_is_another_object_by_now(kube: Sandbox) -> None:
+    """Undo checks the uid: a Deployment of the same name made by someone else meanwhile
+    stays, and the result says so."""
+    name = unique("swapped", kube)
+    run = wizard(kube)
+    plan = run.plan_nginx(NginxForm.check({**defaults(NginxForm), "name": name}))
+    other = KubeClient(server=kube.server.url, timeout=5)
+
+    def swap() -> None:
+        path = run.path(plan.manifests[0])
+        other.request("DELETE", path)
+        wait_for(lambda: name not in objects(kube, "deployments"), what="the first one gone")
+        other.request("POST", run.path(plan.manifests[0], name=False), body=plan.manifests[0],
+                      content_type="application/json")  # fmt: skip
+
+    kube.server.router.faults[("POST", "services")] = ApiError(500, "InternalError", "injected")
+    real = run.client.request
+
+    def request(verb: str, path: str, *args: Any, **kw: Any) -> Any:
+        if verb == "POST" and path.endswith("/services"):
+            swap()
+        return real(verb, path, *args, **kw)
+
+    run.client.request = request  # type: ignore[method-assign,assignment]
+    result = run.apply(plan, lambda _: None)
+    assert not result.ok and result.undone == []
+    assert any(line.startswith(f"could not undo Deployment default/{name} removed: it is "
+                               "another object now") for line in result.lines), result.lines  # fmt: skip
+    assert name in objects(kube, "deployments")
+    other.request("DELETE", run.path(plan.manifests[0]))

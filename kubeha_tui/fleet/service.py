@@ -16,6 +16,7 @@ from kubeha_tui.fleet.actions import (
 )
 from kubeha_tui.fleet.client import FleetClient, FleetSnapshot
 from kubeha_tui.fleet.models import Machine
+from kubeha_tui.fleet.stack import stack_summary
 from kubeha_tui.polling import Poll
 from kubeha_tui.ssh import SSHOptions, SSHSession
 
@@ -62,9 +63,10 @@ class FleetService:
     def _detail(self, snap: FleetSnapshot) -> str:
         via = f" via {self.client.ssh.options.target}" if self.client.ssh else ""
         running = sum(1 for s in snap.states if s.active_state == "active")
+        stack = stack_summary(snap.states, snap.machines)
         return (
             f"{snap.server or 'fleetd'} at {self.client.endpoint}{via}: {len(snap.machines)} machines, "
-            f"{running}/{len(snap.states)} unit states active"
+            f"{running}/{len(snap.states)} unit states active" + (f", {stack}" if stack else "")
         )
 
     def plan(self, verb: str, unit_name: str) -> Plan:

@@ -3,12 +3,14 @@ it step by step; a failed step undoes what this run made, and only that."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import yaml
@@ -35,6 +37,10 @@ class PlainDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _uid(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
 
 
 def _unexpected(exc: BaseException) -> str:
@@ -108,12 +114,15 @@ class Wizard:
         )
 
     def exists(self, obj: Obj) -> bool:
+        return self._get(self.path(obj)) is not None
+
+    def _get(self, path: str) -> Obj | None:
         try:
-            self.client.request("GET", self.path(obj))
-            return True
+            found: Obj = self.client.request("GET", path)
+            return found
         except KubeError as exc:
             if exc.code == 404:
-                return False
+                return None
             raise
 
     def _existing(self, plan: Plan) -> None:
@@ -267,16 +276,39 @@ class Wizard:
             )
             return False
         report(f"creating {what}")
-        self.client.request(
-            "POST", self.path(obj, name=False), body=obj, content_type="application/json"
-        )
         path = self.path(obj)
-        undo.append((f"{what} removed", lambda: self._delete(path)))
+        try:
+            made = self.client.request(
+                "POST", self.path(obj, name=False), body=obj, content_type="application/json"
+            )
+        except ServiceError:
+            # A create that timed out may have been applied all the same: what is there now
+            # (it was not before) is this run's, and is undone with the rest.
+            with contextlib.suppress(ServiceError):
+                found = self._get(path)
+                if found is not None:
+                    undo.append((f"{what} removed", partial(self._delete, path, _uid(found))))
+            raise
+        undo.append((f"{what} removed", partial(self._delete, path, _uid(made))))
         return True
 
-    def _delete(self, path: str) -> None:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-        self.client.request("DELETE", path, body=body, content_type="application/json")
+    def _delete(self, path: str, uid: str) -> None:
+        """Delete what this run made, checked by uid (not another object of the same name);
+        a delete that timed out is read back before it is called failed."""
+        current = self._get(path)
+        if current is None:
+            return  # already gone
+        if uid and _uid(current) != uid:
+            raise ServiceError(f"it is another object now (uid {_uid(current)}): left alone")
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.client.request("DELETE", path, body=body, content_type="application/json")
+        except ServiceError:
+            after = self._get(path)
+            if after is not None and not after["metadata"].get("deletionTimestamp"):
+                raise
 
     def _wait(self, plan: Plan, report: Report, result: Result) -> None:
         form = plan.form
