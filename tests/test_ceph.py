@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.backend import CephBackend, Stopped
 from kubeha_tui.ceph.connection import CephService, import_binding
 from kubeha_tui.ceph.images import (
     KUBELET_COOKIE,
@@ -148,6 +148,25 @@ def test_existing_name_and_bad_features_are_refused(ceph: CephBackend) -> None:
             check_create(ceph, "rbd", "other", "1M", ["layering", "object-map"])
     finally:
         delete(ceph, "rbd", "taken")
+
+
+def test_a_long_delete_shows_progress_and_stops_half_deleted(ceph: CephBackend) -> None:
+    create(ceph, check_create(ceph, "rbd", "long", "64G", ["layering"]))  # 16,384 objects to go
+    heard: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        heard.append((done, total))
+        return len(heard) < 3  # the operator cancels at the third word
+
+    with pytest.raises(
+        Stopped, match=r"stopped after \d+ of 16384 objects: rbd/long is half-deleted"
+    ):
+        delete(ceph, "rbd", "long", progress)
+    assert len(heard) == 3 and all(total == 16384 for _, total in heard)
+    image = image_details(ceph, "rbd", "long")  # still listed, its header gone
+    assert image.state == "half-deleted" and "delete it again to finish" in image.error
+    delete(ceph, "rbd", "long")
+    assert "long" not in [i.name for i in list_names(ceph, "rbd")]
 
 
 def test_sizes() -> None:

@@ -124,7 +124,7 @@ class Recorded:
     def create_image(self, request: CreateRequest) -> None:
         raise AssertionError("not here")
 
-    def remove_image(self, pool: str, name: str) -> None:
+    def remove_image(self, pool: str, name: str, progress: Any = None) -> None:
         raise AssertionError("not here")
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import rados
@@ -189,11 +190,44 @@ def op_create(req):
     return {}
 
 
+CANCELLED = set()  # ids of removals to stop
+
+
 def op_remove(req):
+    """Progress lines ``{"id", "progress": [done, total]}`` at most 4 a second; a
+    ``cancel`` request naming this id stops it (the image is then half-deleted)."""
     if rbd is None:
-        return {"cli": cli(["rbd", "rm", "--no-progress", "%s/%s" % (req["pool"], req["name"])])}
+        return {
+            "cli": cli(["rbd", "rm", "--no-progress", "%s/%s" % (req["pool"], req["name"])], 3600)
+        }
+    n, state = req.get("id"), {"at": 0.0, "done": [0, 0]}
+
+    def progress(done, total):
+        state["done"] = [done, total]
+        if n in CANCELLED:
+            return -1
+        now = time.time()
+        if now - state["at"] >= 0.25:
+            state["at"] = now
+            send({"id": n, "progress": [done, total]})
+        return 0
+
     with cluster().open_ioctx(req["pool"]) as io:
-        rbd.RBD().remove(io, req["name"])
+        try:
+            rbd.RBD().remove(io, req["name"], on_progress=progress)
+        except TypeError:  # bindings without progress callbacks
+            rbd.RBD().remove(io, req["name"])
+        except rbd.PermissionError:
+            if n not in CANCELLED:
+                raise
+            return {"stopped": state["done"]}
+        finally:
+            CANCELLED.discard(n)
+    return {}
+
+
+def op_cancel(req):
+    CANCELLED.add(req["target"])
     return {}
 
 
@@ -216,7 +250,7 @@ def op_run(req):
 
 OPS = {"hello": op_hello, "command": op_command, "ls": op_ls, "execute": op_execute,
        "details": op_details, "create": op_create, "remove": op_remove, "break": op_break,
-       "run": op_run}  # fmt: skip
+       "run": op_run, "cancel": op_cancel}  # fmt: skip
 
 
 def handle(req):
