@@ -19,6 +19,7 @@ from kubeha_tui.ceph.backend import CephBackend, Stopped
 from kubeha_tui.ceph.connection import CephService, import_binding
 from kubeha_tui.ceph.images import (
     KUBELET_COOKIE,
+    Locker,
     blocklisted,
     check_create,
     create,
@@ -267,6 +268,16 @@ def test_stale_kubelet_lock_is_fenced_and_broken(
             img.unlock("after")
     finally:
         other.close()
+
+
+def test_unlocking_an_image_deleted_meanwhile_is_a_clear_error(ceph: CephBackend) -> None:
+    gone = Locker("client.4100", f"{KUBELET_COOKIE}node1", "127.0.0.1:0/1", alive=False)
+    with pytest.raises(
+        ServiceError, match=r"rbd/no-such-image does not exist any more; nothing unlocked"
+    ):
+        ceph.break_lock("rbd", "no-such-image", gone)  # librbd's ImageNotFound was dropped
+    with pytest.raises(ServiceError, match=r"image rbd/no-such-image does not exist"):
+        unlock(ceph, "rbd", "no-such-image", gone.client, gone.cookie)
 
 
 # -- OSDs ------------------------------------------------------------------------
