@@ -314,6 +314,16 @@ def test_a_dead_exec_session_is_a_clear_error_then_a_new_session(pod: PodCeph) -
     assert set(helper_pids()).isdisjoint(before)
 
 
+@pytest.mark.ceph
+def test_a_read_is_asked_again_on_a_new_session_when_its_session_died(pod: PodCeph) -> None:
+    assert osds.health(pod)[0] == "HEALTH_OK"
+    before = helper_pids()
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    assert osds.health(pod)[0] == "HEALTH_OK"  # no error shown for a read: it was asked again
+    assert set(helper_pids()).isdisjoint(before)
+
+
 def _children(pids: list[int]) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():

@@ -41,6 +41,13 @@ BOOT = (
     "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'kubeha-helper','exec'))"
 )
 LAUNCH = 'command -v python3 >/dev/null 2>&1 && exec python3 -u -c "$0" "$1"; exec python -u -c "$0" "$1"'
+# What may be asked again on a new session when the one it went out on ended: reads.
+READS = frozenset({"ls", "execute", "details"})
+READ_COMMANDS = frozenset({
+    "get_command_descriptions", "health", "status", "df", "osd tree", "pg stat", "osd pool ls",
+    "osd pool get-quota", "mon dump", "osd map", "osd blocklist ls", "osd blacklist ls",
+    "osd safe-to-destroy", "osd ok-to-stop", "auth get-key",
+})  # fmt: skip
 HEADER_CHUNK = 400  # images a header request reads (three calls each)
 OPEN_CHUNK = 200  # images a details request opens (16 at a time in the pod)
 
@@ -234,14 +241,18 @@ class PodCeph:
 
     def call(self, op: str, timeout: float | None = None, on_progress: Progress | None = None,
              **args: Any) -> Any:  # fmt: skip
-        helper = self._ensure()
-        try:
-            return helper.call(op, args, timeout, on_progress)
-        except PodError:
-            raise
-        except ServiceError:
-            self.forget()  # the session is gone or stuck: the next call makes a new one
-            raise
+        for attempt in (1, 2):
+            helper = self._ensure()
+            try:
+                return helper.call(op, args, timeout, on_progress)
+            except PodError:
+                raise
+            except ServiceError:
+                self.forget()  # the session is gone or stuck: the next call makes a new one
+                ended = not helper.alive
+                if attempt == 2 or not ended or not _is_read(op, args):
+                    raise
+        raise AssertionError("unreachable")
 
     def forget(self) -> None:
         with self._lock:
@@ -445,6 +456,14 @@ class PodCeph:
         limit = timeout or self.timeout * 3
         rc, out, err = self.call("run", argv=argv, limit=limit, timeout=limit + self.timeout)
         return int(rc), str(out), str(err)
+
+
+def _is_read(op: str, args: dict[str, Any]) -> bool:
+    if op in READS:
+        return True
+    if op != "command":
+        return False
+    return str(json.loads(args.get("cmd", "{}")).get("prefix", "")) in READ_COMMANDS
 
 
 def _from_cli(image: Image, results: list[list[Any]]) -> Image:
