@@ -276,7 +276,7 @@ def helper_pids() -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"kubeha-helper" in (entry / "cmdline").read_bytes():
+                if b"ceph-pod-helper" in (entry / "cmdline").read_bytes():
                     pids.append(int(entry.name))
             except OSError:
                 continue

@@ -37,9 +37,7 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 PLACES = (("ceph", "app=ceph,daemon=mon"), ("rook-ceph", "app=rook-ceph-tools"))
 HELPER = Path(__file__).with_name("pod_helper.py")
 # Reads the helper's length and source from stdin, then runs it; stdin stays for requests.
-BOOT = (
-    "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'kubeha-helper','exec'))"
-)
+BOOT = "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'ceph-pod-helper','exec'))"
 LAUNCH = 'command -v python3 >/dev/null 2>&1 && exec python3 -u -c "$0" "$1"; exec python -u -c "$0" "$1"'
 # What may be asked again on a new session when the one it went out on ended: reads.
 READS = frozenset({"ls", "execute", "details"})

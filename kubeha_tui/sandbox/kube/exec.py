@@ -214,7 +214,7 @@ def _feed(handler: Any, session: Session, proc: subprocess.Popen[bytes]) -> None
         pass
     # The link is gone (or the client closed): a command nobody reads from is stopped.
     if proc.poll() is None and not session.closed:
-        log.info("exec link closed: killing %s (pid %d)", proc.args, proc.pid)
+        log.warning("exec link closed: killing pid %d", proc.pid)
         session.closed = True
         proc.kill()
 
@@ -225,7 +225,7 @@ def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[byte
     while proc.poll() is None:
         current = router.api.store.get("pods", key)
         if current is None or current["metadata"]["uid"] != uid or router.stopping.is_set():
-            log.info("pod %s/%s gone: killing pid %d", *key, proc.pid)
+            log.warning("pod %s/%s gone: killing pid %d", *key, proc.pid)
             proc.kill()
             return
         try:
