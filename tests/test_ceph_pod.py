@@ -216,6 +216,18 @@ def test_kubectl_exec_ceph_s_in_a_mon_pod(kube: Sandbox, tmp_path: Path) -> None
     assert failed.returncode == 3 and "oops" in failed.stderr
 
 
+KUBECTL_1_20 = Path(__file__).parents[1] / ".venv/kubernetes-client/usr/bin/kubectl"  # SPDY only
+
+
+@pytest.mark.ceph
+@pytest.mark.skipif(not KUBECTL_1_20.exists(), reason="no Debian kubectl 1.20 here")
+def test_kubectl_1_20_hears_that_spdy_is_not_served(kube: Sandbox, tmp_path: Path) -> None:
+    config = write_kubeconfig(kube, tmp_path)
+    done = subprocess.run([str(KUBECTL_1_20), "--kubeconfig", str(config), "exec", "-n", "ceph", mon_pods_running(kube)[0], "--", "ceph", "-s"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0 and "SPDY is not served" in done.stderr, done.stderr
+
+
 @pytest.mark.ceph
 def test_the_kubernetes_packages_stream(kube: Sandbox, tmp_path: Path) -> None:
     from kubernetes import client, config  # noqa: PLC0415

@@ -44,8 +44,9 @@ POD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 def wanted(path: str, headers: Any) -> bool:
     """A WebSocket upgrade for a pod's exec subresource."""
     parts = [p for p in urlsplit(path).path.split("/") if p]
+    upgrade = (headers.get("Upgrade") or "").lower()
     return (
-        (headers.get("Upgrade") or "").lower() == "websocket"
+        (upgrade == "websocket" or upgrade.startswith("spdy/"))
         and len(parts) == 7
         and parts[:3] == ["api", "v1", "namespaces"]
         and parts[4] == "pods"
@@ -241,6 +242,9 @@ def serve(handler: Any, router: Any) -> None:
     ns, name = parts[3], parts[5]
     query = parse_qs(split.query)
     try:
+        if (handler.headers.get("Upgrade") or "").lower().startswith("spdy/"):
+            raise ApiError(400, "BadRequest", "this sandbox serves exec over WebSocket only "
+                           "(kubectl 1.30+, the kubernetes package's stream()); SPDY is not served")  # fmt: skip
         user = router.authenticate(handler.headers)
         ref = router.api.ref("pods", ns, name)
         router.authorize(user, "POST", ref, {})
