@@ -19,6 +19,7 @@ from kubeha_tui.ceph.models import (
     feature_bits,
     feature_names,
     plain_addr,
+    with_watchers,
 )
 from kubeha_tui.errors import ServiceError
 
@@ -59,6 +60,8 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
         kw = {"image_id": image.id} if image.id else {"name": image.name}
         with rbd.Image(ioctx, read_only=True, **kw) as img:
             watching = tuple(plain_addr(w["addr"]) for w in img.watchers_list()) if watchers else ()
+            if image.size is not None:  # the header pass read the rest: only the watchers
+                return with_watchers(image, watching)
             found = img.list_lockers() or {}
             lockers = tuple(
                 Locker(client, cookie, plain_addr(addr), plain_addr(addr) in watching,

@@ -365,6 +365,7 @@ class PodCeph:
                         "details",
                         pool=pool,
                         images=[[i.id, i.name] for i in whole],
+                        only_watchers=all(current[i.name].loaded for i in whole),
                         timeout=self.timeout * 6,
                     )
                     if whole
@@ -386,6 +387,8 @@ class PodCeph:
     def _detailed(self, image: Image, got: dict[str, Any]) -> Image:
         if "cli" in got:
             return _from_cli(image, got["cli"])
+        if "size" not in got and "watchers" in got and image.loaded:  # only the watchers asked
+            return with_watchers(image, tuple(plain_addr(w) for w in got["watchers"]))
         if got.get("error"):
             return replace(
                 image, error=HALF_DELETED if got["error"] == "gone" else str(got["error"])
