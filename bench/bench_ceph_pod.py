@@ -18,6 +18,7 @@ from bench.bench_ceph import IMAGES, RUNS, make_images
 from bench.common import report
 from kubeha_tui.ceph.pod import PodCeph
 from kubeha_tui.config import Settings
+from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.sandbox.kube.cluster import start
@@ -70,6 +71,14 @@ async def app_times(url: str, tmp: Path) -> tuple[list[float], list[float], list
     return names, details, watchers
 
 
+def _found(pod: PodCeph) -> bool:
+    try:
+        pod.find_pod()
+    except ServiceError:
+        return False
+    return True
+
+
 def main() -> int:
     logging.disable(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="kh-bench-cephpod-") as name:
@@ -81,6 +90,9 @@ def main() -> int:
             kube = start("modern", start_delay=0.05, tick=0.05, ceph_conf=cluster.conf,
                          keyring=cluster.admin_keyring)  # fmt: skip
             pod = PodCeph(KubeClient(server=kube.server.url), timeout=10)
+            deadline = time.monotonic() + 60
+            while not _found(pod) and time.monotonic() < deadline:  # the mon pods start
+                time.sleep(0.1)
             try:
                 baseline = [rbd_ls_l(pod) for _ in range(RUNS)]
                 names, details, watchers = asyncio.run(app_times(kube.server.url, tmp))

@@ -38,7 +38,12 @@ from .widgets import BackendLine
 
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")
 OSD_COLUMNS = ("ID", "HOST", "STATUS", "IN/OUT", "WEIGHT", "REWEIGHT")
-STATE_STYLE = {"stale lock": "failed", "error": "failed", "locked": "warn"}
+STATE_STYLE = {
+    "stale lock": "failed",
+    "error": "failed",
+    "half-deleted": "failed",
+    "locked": "warn",
+}
 
 
 def image_rows(snap: CephSnapshot) -> list[Row]:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.backend import CephBackend, Stopped
 from kubeha_tui.ceph.connection import CephService, import_binding
 from kubeha_tui.ceph.images import (
     KUBELET_COOKIE,
+    Locker,
     blocklisted,
     check_create,
     create,
@@ -150,6 +151,25 @@ def test_existing_name_and_bad_features_are_refused(ceph: CephBackend) -> None:
         delete(ceph, "rbd", "taken")
 
 
+def test_a_long_delete_shows_progress_and_stops_half_deleted(ceph: CephBackend) -> None:
+    create(ceph, check_create(ceph, "rbd", "long", "64G", ["layering"]))  # 16,384 objects to go
+    heard: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> bool:
+        heard.append((done, total))
+        return len(heard) < 3  # the operator cancels at the third word
+
+    with pytest.raises(
+        Stopped, match=r"stopped after \d+ of 16384 objects: rbd/long is half-deleted"
+    ):
+        delete(ceph, "rbd", "long", progress)
+    assert len(heard) == 3 and all(total == 16384 for _, total in heard)
+    image = image_details(ceph, "rbd", "long")  # still listed, its header gone
+    assert image.state == "half-deleted" and "delete it again to finish" in image.error
+    delete(ceph, "rbd", "long")
+    assert "long" not in [i.name for i in list_names(ceph, "rbd")]
+
+
 def test_sizes() -> None:
     assert [parse_size(s) for s in ("10G", "512M", "1T", "4096", "1.5G", "2GiB")] == [
         10 << 30, 512 << 20, 1 << 40, 4096, 3 << 29, 2 << 30,
@@ -248,6 +268,16 @@ def test_stale_kubelet_lock_is_fenced_and_broken(
             img.unlock("after")
     finally:
         other.close()
+
+
+def test_unlocking_an_image_deleted_meanwhile_is_a_clear_error(ceph: CephBackend) -> None:
+    gone = Locker("client.4100", f"{KUBELET_COOKIE}node1", "127.0.0.1:0/1", alive=False)
+    with pytest.raises(
+        ServiceError, match=r"rbd/no-such-image does not exist any more; nothing unlocked"
+    ):
+        ceph.break_lock("rbd", "no-such-image", gone)  # librbd's ImageNotFound was dropped
+    with pytest.raises(ServiceError, match=r"image rbd/no-such-image does not exist"):
+        unlock(ceph, "rbd", "no-such-image", gone.client, gone.cookie)
 
 
 # -- OSDs ------------------------------------------------------------------------

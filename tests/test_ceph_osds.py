@@ -86,7 +86,7 @@ class Cluster:
     def create_image(self, request: CreateRequest) -> None:
         raise AssertionError
 
-    def remove_image(self, pool: str, name: str) -> None:
+    def remove_image(self, pool: str, name: str, progress: Any = None) -> None:
         raise AssertionError
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:

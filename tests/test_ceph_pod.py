@@ -124,7 +124,7 @@ class Recorded:
     def create_image(self, request: CreateRequest) -> None:
         raise AssertionError("not here")
 
-    def remove_image(self, pool: str, name: str) -> None:
+    def remove_image(self, pool: str, name: str, progress: Any = None) -> None:
         raise AssertionError("not here")
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:
@@ -216,6 +216,18 @@ def test_kubectl_exec_ceph_s_in_a_mon_pod(kube: Sandbox, tmp_path: Path) -> None
     assert failed.returncode == 3 and "oops" in failed.stderr
 
 
+KUBECTL_1_20 = Path(__file__).parents[1] / ".venv/kubernetes-client/usr/bin/kubectl"  # SPDY only
+
+
+@pytest.mark.ceph
+@pytest.mark.skipif(not KUBECTL_1_20.exists(), reason="no Debian kubectl 1.20 here")
+def test_kubectl_1_20_hears_that_spdy_is_not_served(kube: Sandbox, tmp_path: Path) -> None:
+    config = write_kubeconfig(kube, tmp_path)
+    done = subprocess.run([str(KUBECTL_1_20), "--kubeconfig", str(config), "exec", "-n", "ceph", mon_pods_running(kube)[0], "--", "ceph", "-s"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0 and "SPDY is not served" in done.stderr, done.stderr
+
+
 @pytest.mark.ceph
 def test_the_kubernetes_packages_stream(kube: Sandbox, tmp_path: Path) -> None:
     from kubernetes import client, config  # noqa: PLC0415
@@ -276,7 +288,7 @@ def helper_pids() -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"kubeha-helper" in (entry / "cmdline").read_bytes():
+                if b"ceph-pod-helper" in (entry / "cmdline").read_bytes():
                     pids.append(int(entry.name))
             except OSError:
                 continue
@@ -311,6 +323,16 @@ def test_a_dead_exec_session_is_a_clear_error_then_a_new_session(pod: PodCeph) -
     [error] = errors
     assert isinstance(error, ServiceError) and "the exec session to pod ceph/" in str(error) and "ended during 'run'" in str(error)  # fmt: skip
     assert osds.health(pod)[0] == "HEALTH_OK"  # the next call opened a new session
+    assert set(helper_pids()).isdisjoint(before)
+
+
+@pytest.mark.ceph
+def test_a_read_is_asked_again_on_a_new_session_when_its_session_died(pod: PodCeph) -> None:
+    assert osds.health(pod)[0] == "HEALTH_OK"
+    before = helper_pids()
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    assert osds.health(pod)[0] == "HEALTH_OK"  # no error shown for a read: it was asked again
     assert set(helper_pids()).isdisjoint(before)
 
 

@@ -7,11 +7,23 @@ live above it, in images.py and osds.py, once for both."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
+
+# Called as a long removal goes, (objects done, objects in all); False stops it.
+Progress = Callable[[int, int], bool]
+
+
+class Stopped(ServiceError):
+    """A long operation stopped on the caller's word, part done."""
+
+
+def stopped_text(pool: str, name: str, done: int, total: int) -> str:
+    return (f"stopped after {done} of {total} objects: {pool}/{name} is half-deleted "
+            "(its data is partly gone); delete it again to finish")  # fmt: skip
 
 
 class CephBackend(Protocol):
@@ -44,8 +56,9 @@ class CephBackend(Protocol):
 
     def create_image(self, request: CreateRequest) -> None: ...
 
-    def remove_image(self, pool: str, name: str) -> None:
-        """Remove it; ServiceError when a client has it open (ImageBusy)."""
+    def remove_image(self, pool: str, name: str, progress: Progress | None = None) -> None:
+        """Remove it; ServiceError when a client has it open (ImageBusy); Stopped when
+        ``progress`` said stop."""
         ...
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.backend import CephBackend, Progress
 from kubeha_tui.ceph.connection import CephService
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.ceph.pod import PodCeph
@@ -64,8 +64,8 @@ class AutoCeph:
     def create_image(self, request: CreateRequest) -> None:
         self.backend().create_image(request)
 
-    def remove_image(self, pool: str, name: str) -> None:
-        self.backend().remove_image(pool, name)
+    def remove_image(self, pool: str, name: str, progress: Progress | None = None) -> None:
+        self.backend().remove_image(pool, name, progress)
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:
         self.backend().break_lock(pool, name, locker)

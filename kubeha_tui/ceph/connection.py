@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from kubeha_tui.ceph import librbd
-from kubeha_tui.ceph.backend import answer, prefixes
+from kubeha_tui.ceph.backend import Progress, answer, prefixes
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
 
@@ -185,8 +185,8 @@ class CephService:
     def create_image(self, request: CreateRequest) -> None:
         librbd.create(self, request)
 
-    def remove_image(self, pool: str, name: str) -> None:
-        librbd.remove(self, pool, name)
+    def remove_image(self, pool: str, name: str, progress: Progress | None = None) -> None:
+        librbd.remove(self, pool, name, progress)
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:
         librbd.break_lock(self, pool, name, locker)

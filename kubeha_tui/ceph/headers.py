@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kubeha_tui.ceph.models import Image, Locker, feature_names, plain_addr
+from kubeha_tui.ceph.models import HALF_DELETED, Image, Locker, feature_names, plain_addr
 
 NOSNAP = 0xFFFFFFFFFFFFFFFE  # CEPH_NOSNAP: the image head
 RBD_LOCK = "rbd_lock"  # the advisory lock's name (rbd lock add, kubelet)
@@ -113,8 +113,11 @@ def header_from(answers: dict[str, tuple[int, bytes]]) -> Header:
     size_ret, size_out = answers.get("get_size", (-errno.ETIMEDOUT, b""))
     feat_ret, feat_out = answers.get("get_features", (-errno.ETIMEDOUT, b""))
     lock_ret, lock_out = answers.get("get_info", (-errno.ETIMEDOUT, b""))
-    if size_ret == -errno.ENOENT:
-        return Header(error="gone")
+    # A remove drops the name's rbd_id object first and the header last: listed, with a
+    # header, but no rbd_id is a remove that stopped (or is under way).
+    id_ret = answers.get("get_id", (0, b""))[0]
+    if size_ret == -errno.ENOENT or id_ret == -errno.ENOENT:
+        return Header(error=HALF_DELETED)
     for ret in (size_ret, feat_ret):
         if ret < 0:
             return Header(error=f"header read failed: {errno.errorcode.get(-ret, str(ret))}")
@@ -131,27 +134,30 @@ CALLS = (
     ("rbd", "get_features", struct.pack("<Q", NOSNAP)),
     ("lock", "get_info", encode_name_op(RBD_LOCK)),
 )
+PER_IMAGE = len(CALLS) + 1  # and rbd.get_id on the name's rbd_id object
 
 
-def calls_for(image_id: str) -> list[tuple[str, str, str, bytes]]:
-    """The three calls (object, class, method, input) that read one image's header."""
-    return [(f"rbd_header.{image_id}", cls, method, data) for cls, method, data in CALLS]
+def calls_for(image_id: str, name: str) -> list[tuple[str, str, str, bytes]]:
+    """The calls (object, class, method, input) that read one image's header, and the
+    name's id object (there when the image is whole)."""
+    header = [(f"rbd_header.{image_id}", cls, method, data) for cls, method, data in CALLS]
+    return [*header, (f"rbd_id.{name}", "rbd", "get_id", b"")]
 
 
-def read_headers(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
-    """The headers of ``image_ids``, ``IN_FLIGHT`` calls at a time."""
+def read_headers(ioctx: Any, images: Sequence[tuple[str, str]]) -> dict[str, Header]:
+    """The headers of ``images`` ((id, name) pairs) by id, ``IN_FLIGHT`` calls at a time."""
     out: dict[str, Header] = {}
-    step = max(1, IN_FLIGHT // len(CALLS))
-    for start in range(0, len(image_ids), step):
-        out.update(_chunk(ioctx, image_ids[start : start + step]))
+    step = max(1, IN_FLIGHT // PER_IMAGE)
+    for start in range(0, len(images), step):
+        out.update(_chunk(ioctx, images[start : start + step]))
     return out
 
 
-def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
-    answers: dict[str, dict[str, tuple[int, bytes]]] = {i: {} for i in image_ids}
+def _chunk(ioctx: Any, images: Sequence[tuple[str, str]]) -> dict[str, Header]:
+    answers: dict[str, dict[str, tuple[int, bytes]]] = {i: {} for i, _ in images}
     done = threading.Semaphore(0)
-    for image_id in image_ids:
-        for cls, method, data in CALLS:
+    for image_id, name in images:
+        for obj, cls, method, data in calls_for(image_id, name):
 
             def finished(
                 completion: Any,
@@ -162,11 +168,9 @@ def _chunk(ioctx: Any, image_ids: Sequence[str]) -> dict[str, Header]:
                 got[method] = (completion.get_return_value(), bytes(out or b""))
                 done.release()
 
-            ioctx.aio_execute(
-                f"rbd_header.{image_id}", cls, method, data, 65536, oncomplete=finished
-            )
+            ioctx.aio_execute(obj, cls, method, data, 65536, oncomplete=finished)
     deadline = time.monotonic() + CALL_TIMEOUT
-    for _ in range(len(image_ids) * len(CALLS)):
+    for _ in range(len(images) * PER_IMAGE):
         if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
             break  # the missing answers read as timed out
     return {i: header_from(a) for i, a in answers.items()}

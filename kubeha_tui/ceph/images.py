@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from kubeha_tui.ceph.backend import CephBackend
+from kubeha_tui.ceph.backend import CephBackend, Progress
 from kubeha_tui.ceph.models import (
     FEATURES,
     KUBELET_COOKIE,
@@ -142,8 +142,9 @@ def create(service: CephBackend, request: CreateRequest) -> Image:
     return image_details(service, request.pool, request.name)
 
 
-def delete(service: CephBackend, pool: str, name: str) -> None:
-    """Remove the image; refused while a client watches it or anyone holds a lock on it."""
+def delete(service: CephBackend, pool: str, name: str, progress: Progress | None = None) -> None:
+    """Remove the image; refused while a client watches it or anyone holds a lock on it.
+    ``progress`` hears how far it is and may stop it (the image is then half-deleted)."""
     image = image_details(service, pool, name)
     if image.watchers:
         raise ServiceError(
@@ -152,7 +153,7 @@ def delete(service: CephBackend, pool: str, name: str) -> None:
     if image.lockers:
         # An advisory lock makes remove() spin forever on exclusive-lock images.
         raise ServiceError(f"{pool}/{name} is locked by {image.lockers[0].client}; unlock it first")
-    service.remove_image(pool, name)
+    service.remove_image(pool, name, progress)
 
 
 # -- unlock ----------------------------------------------------------------------

@@ -10,13 +10,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kubeha_tui.ceph import headers
+from kubeha_tui.ceph.backend import Progress, Stopped, stopped_text
 from kubeha_tui.ceph.models import (
+    HALF_DELETED,
     CreateRequest,
     Image,
     Locker,
     feature_bits,
     feature_names,
     plain_addr,
+    with_watchers,
 )
 from kubeha_tui.errors import ServiceError
 
@@ -51,10 +54,14 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
     rbd = _rbd()
     if service.closing:
         return image  # the app is quitting: stop opening images
+    if image.error:
+        return replace(image, watched=True)  # the header pass found it half-deleted
     try:
         kw = {"image_id": image.id} if image.id else {"name": image.name}
         with rbd.Image(ioctx, read_only=True, **kw) as img:
             watching = tuple(plain_addr(w["addr"]) for w in img.watchers_list()) if watchers else ()
+            if image.size is not None:  # the header pass read the rest: only the watchers
+                return with_watchers(image, watching)
             found = img.list_lockers() or {}
             lockers = tuple(
                 Locker(client, cookie, plain_addr(addr), plain_addr(addr) in watching,
@@ -70,7 +77,7 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
                 watched=True,
             )
     except rbd.ImageNotFound:
-        return replace(image, error="gone")
+        return replace(image, error=HALF_DELETED)
     except rbd.Error as exc:
         return replace(image, error=str(exc))
 
@@ -87,7 +94,11 @@ def iter_details(
     front = set(first)
     order = sorted(images, key=lambda i: i.name not in front)
     if all(i.id for i in order):
-        yield from _header_pass(service, order, len(front))
+        current = {i.name: i for i in order}
+        for batch in _header_pass(service, order, len(front)):
+            current.update((i.name, i) for i in batch)
+            yield batch
+        order = [current[i.name] for i in order]
     yield from _open_pass(service, order, len(front))
 
 
@@ -96,7 +107,7 @@ def _header_pass(service: CephService, order: list[Image], front: int) -> Iterat
     with service.ioctx(order[0].pool) as ioctx:
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
-            found = headers.read_headers(ioctx, [i.id for i in chunk])
+            found = headers.read_headers(ioctx, [(i.id, i.name) for i in chunk])
             yield [headers.apply(i, found[i.id]) for i in chunk]
 
 
@@ -127,11 +138,19 @@ def create(service: CephService, request: CreateRequest) -> None:
             raise ServiceError(f"creating {request.pool}/{request.name} failed: {exc}") from None
 
 
-def remove(service: CephService, pool: str, name: str) -> None:
+def remove(service: CephService, pool: str, name: str, progress: Progress | None = None) -> None:
     rbd = _rbd()
+    stopped: list[tuple[int, int]] = []
+
+    def on_progress(done: int, total: int) -> int:
+        if progress is None or progress(done, total):
+            return 0
+        stopped.append((done, total))
+        return -1  # librbd stops and reports EPERM
+
     with service.ioctx(pool) as ioctx:
         try:
-            rbd.RBD().remove(ioctx, name)
+            rbd.RBD().remove(ioctx, name, on_progress=on_progress)
         except rbd.ImageBusy:
             raise ServiceError(
                 f"{pool}/{name} is busy (a client opened it); not deleting"
@@ -139,6 +158,8 @@ def remove(service: CephService, pool: str, name: str) -> None:
         except rbd.ImageNotFound:
             raise ServiceError(f"{pool}/{name} does not exist any more") from None
         except rbd.Error as exc:
+            if stopped:
+                raise Stopped(stopped_text(pool, name, *stopped[0])) from None
             raise ServiceError(f"deleting {pool}/{name} failed: {exc}") from None
 
 

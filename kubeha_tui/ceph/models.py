@@ -21,6 +21,9 @@ NEEDS = {"object-map": "exclusive-lock", "journaling": "exclusive-lock", "fast-d
 LEGACY_FEATURES = ("layering",)  # what CoreOS-era krbd maps
 MODERN_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten")
 KUBELET_COOKIE = "kubelet_lock_magic_"
+# Listed in the pool's directory but without a header: a remove that stopped half-way
+# (or one under way). Removing it again finishes it.
+HALF_DELETED = "half-deleted (listed, its header is gone): delete it again to finish"
 
 
 def feature_bits(names: Iterable[str]) -> int:
@@ -113,6 +116,8 @@ class Image:
     def state(self) -> str:
         if not self.loaded:
             return "…"
+        if self.error == HALF_DELETED:
+            return "half-deleted"
         if self.error:
             return "error"
         if self.watched and any(not lk.alive for lk in self.lockers):

@@ -8,6 +8,7 @@ A broken session is dropped; the next call finds a pod and starts a new one."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from kubeha_tui.ceph import headers, shapes
-from kubeha_tui.ceph.backend import answer, prefixes
+from kubeha_tui.ceph.backend import Progress, Stopped, answer, prefixes, stopped_text
 from kubeha_tui.ceph.models import (
+    HALF_DELETED,
     Capabilities,
     CreateRequest,
     Image,
@@ -35,10 +37,15 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 PLACES = (("ceph", "app=ceph,daemon=mon"), ("rook-ceph", "app=rook-ceph-tools"))
 HELPER = Path(__file__).with_name("pod_helper.py")
 # Reads the helper's length and source from stdin, then runs it; stdin stays for requests.
-BOOT = (
-    "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'kubeha-helper','exec'))"
-)
+BOOT = "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'ceph-pod-helper','exec'))"
 LAUNCH = 'command -v python3 >/dev/null 2>&1 && exec python3 -u -c "$0" "$1"; exec python -u -c "$0" "$1"'
+# What may be asked again on a new session when the one it went out on ended: reads.
+READS = frozenset({"ls", "execute", "details"})
+READ_COMMANDS = frozenset({
+    "get_command_descriptions", "health", "status", "df", "osd tree", "pg stat", "osd pool ls",
+    "osd pool get-quota", "mon dump", "osd map", "osd blocklist ls", "osd blacklist ls",
+    "osd safe-to-destroy", "osd ok-to-stop", "auth get-key",
+})  # fmt: skip
 HEADER_CHUNK = 400  # images a header request reads (three calls each)
 OPEN_CHUNK = 200  # images a details request opens (16 at a time in the pod)
 
@@ -55,6 +62,8 @@ class PodError(ServiceError):
 class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     reply: dict[str, Any] | None = None
+    on_progress: Progress | None = None
+    heard: float = field(default_factory=time.monotonic)  # the last word from the helper
 
 
 class Helper:
@@ -91,25 +100,36 @@ class Helper:
                 continue
             with self._lock:
                 slot = self._pending.get(reply["id"])
-            if slot is not None:
-                slot.reply = reply
-                slot.done.set()
+            if slot is None:
+                continue
+            slot.heard = time.monotonic()
+            if "progress" in reply:  # a long call under way: not its answer yet
+                if slot.on_progress is not None and not slot.on_progress(*reply["progress"]):
+                    slot.on_progress = None  # asked once
+                    threading.Thread(target=self._cancel, args=(reply["id"],), daemon=True).start()
+                continue
+            slot.reply = reply
+            slot.done.set()
 
-    def call(self, op: str, args: dict[str, Any], timeout: float | None = None) -> Any:
+    def _cancel(self, target: int) -> None:
+        with contextlib.suppress(ServiceError):  # the removal's own answer says how it ended
+            self.call("cancel", {"target": target})
+
+    def call(self, op: str, args: dict[str, Any], timeout: float | None = None,
+             on_progress: Progress | None = None) -> Any:  # fmt: skip
         with self._lock:
             n, self._next = self._next, self._next + 1
-            self._pending[n] = _Pending()
+            self._pending[n] = _Pending(on_progress=on_progress)
         self.session.write((json.dumps({"id": n, "op": op, **args}) + "\n").encode())
         return self._wait(n, timeout or self.timeout * 3, op)
 
     def _wait(self, n: int, timeout: float, what: str) -> Any:
         slot = self._pending[n]
-        deadline = time.monotonic() + timeout
         try:
             while not slot.done.wait(0.05):
                 if self.session.ended.is_set() and not slot.done.is_set():
                     raise ServiceError(self._ended(what))
-                if time.monotonic() > deadline:
+                if time.monotonic() > slot.heard + timeout:  # progress lines keep it going
                     raise ServiceError(
                         f"no answer from the Ceph helper in pod {self.where} to {what!r} within {timeout:.0f}s"
                     )
@@ -217,15 +237,20 @@ class PodCeph:
             self._helper = helper
             return helper
 
-    def call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
-        helper = self._ensure()
-        try:
-            return helper.call(op, args, timeout)
-        except PodError:
-            raise
-        except ServiceError:
-            self.forget()  # the session is gone or stuck: the next call makes a new one
-            raise
+    def call(self, op: str, timeout: float | None = None, on_progress: Progress | None = None,
+             **args: Any) -> Any:  # fmt: skip
+        for attempt in (1, 2):
+            helper = self._ensure()
+            try:
+                return helper.call(op, args, timeout, on_progress)
+            except PodError:
+                raise
+            except ServiceError:
+                self.forget()  # the session is gone or stuck: the next call makes a new one
+                ended = not helper.alive
+                if attempt == 2 or not ended or not _is_read(op, args):
+                    raise
+        raise AssertionError("unreachable")
 
     def forget(self) -> None:
         with self._lock:
@@ -294,7 +319,7 @@ class PodCeph:
         return sorted((Image(pool, n, i) for i, n in got["images"]), key=lambda i: i.name)
 
     def read_details(self, images: Sequence[Image], first: Iterable[str] = ()) -> Iterator[list[Image]]:  # fmt: skip
-        """Headers first (three object-class calls an image, all in flight in the pod),
+        """Headers first (four object-class calls an image, all in flight in the pod),
         then watchers by opening the images in the pod, 16 at a time; rows on screen first."""
         if not images:
             return
@@ -309,7 +334,7 @@ class PodCeph:
                 calls = [
                     [o, c, m, base64.b64encode(d).decode()]
                     for i in chunk
-                    for o, c, m, d in headers.calls_for(i.id)
+                    for o, c, m, d in headers.calls_for(i.id, i.name)
                 ]
                 try:
                     answers = self.call("execute", pool=pool, calls=calls)
@@ -317,11 +342,12 @@ class PodCeph:
                     raise ServiceError(f"reading image headers in {pool!r} failed: {exc}") from None
                 batch = []
                 for k, image in enumerate(chunk):
-                    got = answers[k * 3 : k * 3 + 3]
+                    got = answers[k * headers.PER_IMAGE : (k + 1) * headers.PER_IMAGE]
+                    methods = [m for _, _, m, _ in headers.calls_for(image.id, image.name)]
                     header = headers.header_from(
                         {
                             m: (int(r), base64.b64decode(o))
-                            for (_, m, _), (r, o) in zip(headers.CALLS, got, strict=True)
+                            for m, (r, o) in zip(methods, got, strict=True)
                         }
                     )
                     current[image.name] = headers.apply(image, header)
@@ -332,16 +358,27 @@ class PodCeph:
             if self.closing:
                 return
             chunk = order[start : start + step]
+            whole = [i for i in chunk if not current[i.name].error]  # half-deleted: not opened
             try:
-                found = self.call(
-                    "details",
-                    pool=pool,
-                    images=[[i.id, i.name] for i in chunk],
-                    timeout=self.timeout * 6,
+                found = (
+                    self.call(
+                        "details",
+                        pool=pool,
+                        images=[[i.id, i.name] for i in whole],
+                        only_watchers=all(current[i.name].loaded for i in whole),
+                        timeout=self.timeout * 6,
+                    )
+                    if whole
+                    else {}
                 )
             except PodError as exc:
                 raise ServiceError(f"reading images in {pool!r} failed: {exc}") from None
-            yield [self._detailed(current[i.name], found.get(i.name) or {}) for i in chunk]
+            yield [
+                self._detailed(current[i.name], found.get(i.name) or {})
+                if not current[i.name].error
+                else replace(current[i.name], watched=True)
+                for i in chunk
+            ]
 
     def _ensure_hello(self) -> dict[str, Any]:
         self._ensure()
@@ -350,8 +387,12 @@ class PodCeph:
     def _detailed(self, image: Image, got: dict[str, Any]) -> Image:
         if "cli" in got:
             return _from_cli(image, got["cli"])
+        if "size" not in got and "watchers" in got and image.loaded:  # only the watchers asked
+            return with_watchers(image, tuple(plain_addr(w) for w in got["watchers"]))
         if got.get("error"):
-            return replace(image, error=str(got["error"]))
+            return replace(
+                image, error=HALF_DELETED if got["error"] == "gone" else str(got["error"])
+            )
         lockers = tuple(
             Locker(c, cookie, plain_addr(a), False, str(got.get("tag", "")))
             for c, cookie, a in got.get("lockers", [])
@@ -378,9 +419,11 @@ class PodCeph:
         if "cli" in got and (err := shapes.cli_error(got["cli"], f"rbd create {spec}")):
             raise err
 
-    def remove_image(self, pool: str, name: str) -> None:
+    def remove_image(self, pool: str, name: str, progress: Progress | None = None) -> None:
         try:
-            got = self.call("remove", pool=pool, name=name, timeout=self.timeout * 30)
+            got = self.call(
+                "remove", pool=pool, name=name, timeout=self.timeout * 3, on_progress=progress
+            )
         except PodError as exc:
             if exc.kind == "ImageBusy":
                 raise ServiceError(
@@ -391,6 +434,8 @@ class PodCeph:
             raise ServiceError(f"deleting {pool}/{name} failed: {exc}") from None
         if "cli" in got and (err := shapes.cli_error(got["cli"], f"rbd rm {pool}/{name}")):
             raise err
+        if "stopped" in got:
+            raise Stopped(stopped_text(pool, name, *got["stopped"]))
 
     def break_lock(self, pool: str, name: str, locker: Locker) -> None:
         try:
@@ -414,12 +459,20 @@ class PodCeph:
         return int(rc), str(out), str(err)
 
 
+def _is_read(op: str, args: dict[str, Any]) -> bool:
+    if op in READS:
+        return True
+    if op != "command":
+        return False
+    return str(json.loads(args.get("cmd", "{}")).get("prefix", "")) in READ_COMMANDS
+
+
 def _from_cli(image: Image, results: list[list[Any]]) -> Image:
     """`rbd info`, `rbd lock ls` and `rbd status` as the pod's CLI printed them."""
     info, locks, status = results
     err = shapes.cli_error(info, f"rbd info {image.pool}/{image.name}")
     if err is not None:
-        return replace(image, error="gone" if "No such file" in str(info[2]) else str(err))
+        return replace(image, error=HALF_DELETED if "No such file" in str(info[2]) else str(err))
     size, bits = shapes.image_info(info[1])
     found = shapes.lockers(locks[1]) if locks[0] == 0 else []
     lockers = tuple(

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import rados
@@ -141,10 +142,12 @@ def op_execute(req):
         return _execute_all(io, req["calls"])
 
 
-def _open_details(io, image_id, name, watchers):
+def _open_details(io, image_id, name, watchers, only_watchers=False):
     kw = {"image_id": image_id} if image_id else {"name": name}
     try:
         with rbd.Image(io, read_only=True, **kw) as img:
+            if only_watchers and watchers:  # the header reads gave the rest
+                return {"watchers": [w["addr"] for w in img.watchers_list()]}
             found = img.list_lockers() or {}
             return {
                 "size": img.size(),
@@ -173,7 +176,8 @@ def op_details(req):
         return out
     watchers = hasattr(rbd.Image, "watchers_list")
     with cluster().open_ioctx(req["pool"]) as io, ThreadPoolExecutor(16) as pool:
-        found = list(pool.map(lambda i: _open_details(io, i[0], i[1], watchers), items))
+        only = bool(req.get("only_watchers"))
+        found = list(pool.map(lambda i: _open_details(io, i[0], i[1], watchers, only), items))
     return {name: d for (_, name), d in zip(items, found)}
 
 
@@ -189,11 +193,44 @@ def op_create(req):
     return {}
 
 
+CANCELLED = set()  # ids of removals to stop
+
+
 def op_remove(req):
+    """Progress lines ``{"id", "progress": [done, total]}`` at most 4 a second; a
+    ``cancel`` request naming this id stops it (the image is then half-deleted)."""
     if rbd is None:
-        return {"cli": cli(["rbd", "rm", "--no-progress", "%s/%s" % (req["pool"], req["name"])])}
+        return {
+            "cli": cli(["rbd", "rm", "--no-progress", "%s/%s" % (req["pool"], req["name"])], 3600)
+        }
+    n, state = req.get("id"), {"at": 0.0, "done": [0, 0]}
+
+    def progress(done, total):
+        state["done"] = [done, total]
+        if n in CANCELLED:
+            return -1
+        now = time.time()
+        if now - state["at"] >= 0.25:
+            state["at"] = now
+            send({"id": n, "progress": [done, total]})
+        return 0
+
     with cluster().open_ioctx(req["pool"]) as io:
-        rbd.RBD().remove(io, req["name"])
+        try:
+            rbd.RBD().remove(io, req["name"], on_progress=progress)
+        except TypeError:  # bindings without progress callbacks
+            rbd.RBD().remove(io, req["name"])
+        except rbd.PermissionError:
+            if n not in CANCELLED:
+                raise
+            return {"stopped": state["done"]}
+        finally:
+            CANCELLED.discard(n)
+    return {}
+
+
+def op_cancel(req):
+    CANCELLED.add(req["target"])
     return {}
 
 
@@ -216,7 +253,7 @@ def op_run(req):
 
 OPS = {"hello": op_hello, "command": op_command, "ls": op_ls, "execute": op_execute,
        "details": op_details, "create": op_create, "remove": op_remove, "break": op_break,
-       "run": op_run}  # fmt: skip
+       "run": op_run, "cancel": op_cancel}  # fmt: skip
 
 
 def handle(req):

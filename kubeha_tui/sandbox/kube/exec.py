@@ -44,8 +44,9 @@ POD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 def wanted(path: str, headers: Any) -> bool:
     """A WebSocket upgrade for a pod's exec subresource."""
     parts = [p for p in urlsplit(path).path.split("/") if p]
+    upgrade = (headers.get("Upgrade") or "").lower()
     return (
-        (headers.get("Upgrade") or "").lower() == "websocket"
+        (upgrade == "websocket" or upgrade.startswith("spdy/"))
         and len(parts) == 7
         and parts[:3] == ["api", "v1", "namespaces"]
         and parts[4] == "pods"
@@ -214,6 +215,7 @@ def _feed(handler: Any, session: Session, proc: subprocess.Popen[bytes]) -> None
         pass
     # The link is gone (or the client closed): a command nobody reads from is stopped.
     if proc.poll() is None and not session.closed:
+        log.warning("exec link closed: killing pid %d", proc.pid)
         session.closed = True
         proc.kill()
 
@@ -224,6 +226,7 @@ def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[byte
     while proc.poll() is None:
         current = router.api.store.get("pods", key)
         if current is None or current["metadata"]["uid"] != uid or router.stopping.is_set():
+            log.warning("pod %s/%s gone: killing pid %d", *key, proc.pid)
             proc.kill()
             return
         try:
@@ -239,6 +242,9 @@ def serve(handler: Any, router: Any) -> None:
     ns, name = parts[3], parts[5]
     query = parse_qs(split.query)
     try:
+        if (handler.headers.get("Upgrade") or "").lower().startswith("spdy/"):
+            raise ApiError(400, "BadRequest", "this sandbox serves exec over WebSocket only "
+                           "(kubectl 1.30+, the kubernetes package's stream()); SPDY is not served")  # fmt: skip
         user = router.authenticate(handler.headers)
         ref = router.api.ref("pods", ns, name)
         router.authorize(user, "POST", ref, {})
