@@ -210,8 +210,9 @@ def test_a_modern_cluster_without_ceph_csi_is_refused_with_the_reason(
         ("name", "MariaDB", "name: 'MariaDB' is not a valid name"),
         ("volume", "db@snap", "volume: 'db@snap' is not a valid name"),
         ("size", "0", "size: "),
-        ("size", "99999999999P", "size: '99999999999P' is more than librbd can make"),
-        ("size", "16777216T", "size: '16777216T' is more than librbd can make"),  # 2^64
+        ("size", "99999999999P", "size: '99999999999P': more than librbd's limit of 16 EiB"),
+        ("size", "16777216T", "size: '16777216T': more than librbd's limit of 16 EiB"),  # 2^64
+        ("size", "٣G", "size: '٣G': expected a number"),
         ("pool", "rbd/x", "pool: 'rbd/x' is not a Ceph pool name"),
         ("pool", "", "pool: required"),
     ],

@@ -40,7 +40,7 @@ UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, 
 
 def parse_size(text: str) -> int:
     """``10G``, ``512M``, ``1T`` (binary units, as rbd takes them) or plain bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGTPB]?)(?:I?B)?\s*", text.upper())
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGTPB]?)(?:I?B)?\s*", text.upper(), re.ASCII)
     if not m:
         raise ServiceError(
             f"size {text!r}: expected a number with an optional unit, e.g. 10G, 512M, 1T"

@@ -61,7 +61,7 @@ def check_size(value: str) -> str:
     try:
         size = parse_size(value)
     except ServiceError as exc:
-        raise FormError("size", str(exc)) from None
+        raise FormError("size", str(exc).removeprefix("size ")) from None
     if size > RBD_MAX_SIZE:
         raise FormError("size", f"{value!r} is more than librbd can make (under 16 EiB)")
     return value
