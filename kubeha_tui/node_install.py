@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import json
 import shlex
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -28,7 +27,7 @@ import paramiko
 
 from kubeha_tui.config import ConfigError, parse_ssh_target
 from kubeha_tui.errors import ServiceError
-from kubeha_tui.ssh import CommandResult, SSHError, SSHOptions, SSHSession
+from kubeha_tui.ssh import CommandResult, SSHError, SSHOptions, SSHSession, run_local
 
 WRAPPER_NAME = "kubeha-tui"
 MARKER = "# kubeha-tui node wrapper, image "  # our wrapper says so on its second line
@@ -149,16 +148,9 @@ class LocalNode:
 
     def run(self, command: str, timeout: float = 30.0) -> CommandResult:
         try:
-            done = subprocess.run(
-                ["/bin/sh", "-c", command],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise NodeInstallError(f"{command!r} took over {timeout:g}s") from None
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+            return run_local(command, timeout)
+        except SSHError as exc:
+            raise NodeInstallError(str(exc)) from None
 
     def put(self, local: Path, remote: str, progress: Progress | None = None) -> None:
         total, done = local.stat().st_size, 0

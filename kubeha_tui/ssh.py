@@ -22,6 +22,7 @@ import logging
 import os
 import select
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -241,6 +242,17 @@ class CommandResult:
     exit_status: int
     stdout: str
     stderr: str
+
+
+def run_local(command: str, timeout: float) -> CommandResult:
+    """``command`` in a local shell, as ``SSHSession.run`` runs it on a node."""
+    try:
+        done = subprocess.run(
+            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise SSHTimeout(f"{command!r} took over {timeout:g}s") from None
+    return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
 @dataclass

@@ -28,10 +28,10 @@ from kubeha_tui import __version__
 from kubeha_tui.node_install import Archive, Installer, LocalNode
 from kubeha_tui.sandbox import launcher
 
+from .support.terminal import Terminal
 from .support.waiting import wait_for
 from .support.wheel import REPO
 from .test_node_install import FakeNode
-from .test_tmux import Terminal
 
 # The first test builds the image (minutes; more on a busy machine).
 pytestmark = [pytest.mark.image, pytest.mark.timeout(2400)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,43 +16,12 @@ import pytest
 
 from kubeha_tui.sandbox.procs import processes_mentioning
 
+from .support.terminal import Terminal
 from .support.waiting import wait_for
 from .support.wheel import installed_wheel
 
 # The first test may build and install the wheel (minutes on a busy machine).
 pytestmark = [pytest.mark.tmux, pytest.mark.ceph, pytest.mark.timeout(1200)]
-
-
-class Terminal:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def tmux(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise AssertionError(f"tmux {args[0]} failed ({done.returncode}): {done.stderr}")
-        return done.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "tui")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "tui", *keys)
-
-    def wait_screen(self, *texts: str, timeout: float = 60) -> str:
-        last = [""]
-
-        def shown() -> str:
-            last[0] = self.screen()
-            return last[0] if all(t in last[0] for t in texts) else ""
-
-        try:
-            return wait_for(shown, timeout=timeout, what=f"{texts} on screen")
-        except AssertionError as exc:
-            size = self.tmux("display", "-p", "-t", "tui", "#{window_width}x#{window_height}")
-            raise AssertionError(f"{exc}\n--- screen {size} ---\n{last[0]}") from None
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +35,7 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     # One server per test: a killed server may still hold its socket for a moment.
     term = Terminal(f"kubeha-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield term
-    subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, check=False)
+    term.kill()
 
 
 def test_sandbox_tui_switches_screens_and_leaves_nothing(

@@ -4,7 +4,6 @@ unit's machine. See shared/reference/fleet-api.md ("States and commands")."""
 from __future__ import annotations
 
 import shlex
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.client import FleetClient
 from kubeha_tui.fleet.models import Machine, Unit
 from kubeha_tui.fleet.render import machine_legend
-from kubeha_tui.ssh import CommandResult, SSHOptions, SSHSession
+from kubeha_tui.ssh import CommandResult, SSHOptions, SSHSession, run_local
 
 PIDALIO_WARNING = (
     "The stack reruns `fleetctl start` on the pidalio units every 60 s from every node "
@@ -150,17 +149,7 @@ class MachineShell:
 
     def run(self, machine: Machine, command: str, timeout: float = 15.0) -> CommandResult:
         if machine.id and machine.id == self.local_id and self.via is None:
-            try:
-                done = subprocess.run(
-                    ["/bin/sh", "-c", command],
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise ServiceError(f"{command!r} took over {timeout:g}s") from None
-            return CommandResult(done.returncode, done.stdout, done.stderr)
+            return run_local(command, timeout)
         if not machine.primary_ip:
             raise ServiceError(
                 f"machine {machine.short_id}... has no IP; it may have left the cluster"

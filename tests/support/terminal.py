@@ -38,7 +38,8 @@ class Terminal:
         try:
             return wait_for(shown, timeout=timeout, what=f"{texts} on screen")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- screen ---\n{last[0]}") from None
+            size = self.tmux("display", "-p", "-t", "tui", "#{window_width}x#{window_height}")
+            raise AssertionError(f"{exc}\n--- screen {size} ---\n{last[0]}") from None
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
