@@ -54,10 +54,8 @@ def ceph(via: str, ceph_cluster: CephSandbox) -> Iterator[CephBackend]:
         yield service
 
 
-@pytest.fixture(scope="module")
-def scratch(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
-    """Four OSDs; osd.3 alone in its own host bucket, named like the stack's OSD pods.
-    One per backend: the OSD tests remove and kill OSDs."""
+def scratch_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
+    """Four OSDs; osd.3 alone in its own host bucket, named like the stack's OSD pods."""
     cluster = CephSandbox(tmp_path_factory.mktemp("scratch"), osds=4)
     try:
         cluster.start()
@@ -81,6 +79,19 @@ def scratch(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph
         yield cluster
     finally:
         stop(cluster.records)
+
+
+@pytest.fixture(scope="module")
+def scratch(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
+    """One per backend: the OSD tests remove and kill OSDs."""
+    yield from scratch_cluster(tmp_path_factory)
+
+
+@pytest.fixture
+def stoppable(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
+    """A cluster of its own for a test that stops OSDs: their PGs may still be recovering
+    afterwards (the mgr's PG stats lag), and killing another OSD then would lose PGs."""
+    yield from scratch_cluster(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -289,13 +300,13 @@ def acting_osds(service: CephBackend, obj: str) -> list[int]:
 
 
 def test_osds_that_do_not_answer_leave_health_and_the_tree_on_screen(
-    scratch: CephSandbox, via: str
+    stoppable: CephSandbox, via: str
 ) -> None:
     """The OSDs holding the image directory stopped (SIGSTOP): the mons still answer."""
-    with backend(via, scratch, timeout=3) as service:
+    with backend(via, stoppable, timeout=3) as service:
         stopped = acting_osds(service, "rbd_directory")
         for osd in stopped:
-            scratch.procs[f"osd.{osd}"].send_signal(signal.SIGSTOP)
+            stoppable.procs[f"osd.{osd}"].send_signal(signal.SIGSTOP)
         try:
             wait_for(lambda: all(not osd_tree(service).get(o).up for o in stopped), timeout=60,  # type: ignore[union-attr]
                      what="the stopped OSDs marked down")  # fmt: skip
@@ -309,7 +320,7 @@ def test_osds_that_do_not_answer_leave_health_and_the_tree_on_screen(
             assert f"down: {', '.join(f'osd.{o}' for o in sorted(stopped))}" in snap.problem
         finally:
             for osd in stopped:
-                scratch.procs[f"osd.{osd}"].send_signal(signal.SIGCONT)
+                stoppable.procs[f"osd.{osd}"].send_signal(signal.SIGCONT)
         wait_for(lambda: all(o.up for o in osd_tree(service).osds), timeout=90, what="OSDs back up")
         wait_for(lambda: pg_summary(service).all_clean, timeout=90, what="PGs clean again")
 
