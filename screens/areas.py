@@ -85,7 +85,7 @@ class ClusterScreen(DiagnosingScreen):
         line.update(verdict_text(message.findings, self.pending, compact=compact))
         # On a small terminal a verdict of all healthy is left out: its line would cost the
         # panes their rows, and the Doctor screen (6) still says it.
-        line.display = not (
+        line.display = not self.has_class("-short") and not (
             compact
             and self.size.height < SMALL_HEIGHT
             and not message.findings

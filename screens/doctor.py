@@ -39,6 +39,7 @@ from .ceph_dialogs import DIALOG_CSS, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, ImageRead
 from .tables import FastTable, Row, selected_key, table
+from .workers import ReportsWorkerErrors
 
 COLUMNS = ("SEVERITY", "LAYER", "OBJECT", "WHAT IS WRONG")
 ROW_STYLE = {"critical": "failed", "error": "failed", "warning": "warn"}
@@ -136,7 +137,7 @@ class DiagnosingScreen(AreaScreen):
             self.schedule_diagnosis()
 
 
-class EvidenceScreen(ModalScreen[bool]):
+class EvidenceScreen(ReportsWorkerErrors, ModalScreen[bool]):
     """One finding in full: what, the evidence, the likely cause, the next step."""
 
     BINDINGS = [

@@ -122,7 +122,8 @@ async def test_the_ceph_screen_offers_the_secret_and_connects_with_it(
 
 async def test_read_only_never_copies_the_secret(kube: Sandbox, runtime: Path) -> None:
     settings = Settings(ceph_conf="/nonexistent/ceph.conf", kube_server=kube.server.url,
-                        fleet_endpoint="http://127.0.0.1:9", screen="ceph", read_only=True)  # fmt: skip
+                        fleet_endpoint="http://127.0.0.1:9", screen="ceph", read_only=True,
+                        ceph_via="rados")  # fmt: skip
     app = KubehaApp(settings)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(
