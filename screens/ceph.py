@@ -397,8 +397,8 @@ class CephScreen(TabbedTableScreen):
 
     @work(thread=True, exit_on_error=False, group="ceph-delete")
     def _delete(self, key: str, pool: str, name: str, cancel: threading.Event) -> None:
-        """Stops when cancelled, when this screen goes (its worker is cancelled) or when the
-        app quits (the backend is closing), at the next object: quitting never waits on it."""
+        """Stops at the next object when cancelled, or when the app quits (Textual cancels
+        every worker at exit, and the backend is closing): quitting never waits on it."""
         ceph = self.service.ceph
         worker = get_current_worker()
         last = 0.0
@@ -438,10 +438,6 @@ class CephScreen(TabbedTableScreen):
             self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
         self.render_tables()
         self.kubeha.poll("ceph")
-
-    def on_unmount(self) -> None:
-        for run in self._deletions.values():
-            run.cancel.set()
 
     def action_unlock_image(self) -> None:
         image = self.selected_image()

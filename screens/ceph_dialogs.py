@@ -290,6 +290,11 @@ class DeleteImageScreen(ReportsWorkerErrors, ModalScreen[None]):
             yield Static(plain("removing its data objects ..."), id="delete-status")
             yield ProgressBar(id="delete-progress", show_eta=False)
             yield Static("", classes="warning", id="delete-note")
+            yield Static(
+                "Run in background keeps it going while you use the console (Ctrl+D on its row "
+                "shows this again); quitting stops it, and the image is then half-deleted.",
+                id="delete-help",
+            )
             with Horizontal():
                 yield Button("Cancel", id="cancel", variant="warning")
                 yield Button("Run in background", id="background", variant="primary")
@@ -325,6 +330,7 @@ class DeleteImageScreen(ReportsWorkerErrors, ModalScreen[None]):
         status.set_class(not ok, "error")
         note = "Ctrl+D on its row finishes the delete." if stopped else ""
         self.query_one("#delete-note", Static).update(plain(note))
+        self.query_one("#delete-help").add_class("hidden")
         self.query_one("#cancel").add_class("hidden")
         self.query_one("#background").add_class("hidden")
         self.query_one("#close").remove_class("hidden")

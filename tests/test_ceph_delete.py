@@ -14,7 +14,14 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, TabbedContent
 
 from kubeha_tui.ceph.connection import CephService
-from kubeha_tui.ceph.images import CreateRequest, check_create, create, delete, list_names
+from kubeha_tui.ceph.images import (
+    CreateRequest,
+    check_create,
+    create,
+    delete,
+    list_names,
+    load_details,
+)
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
@@ -26,6 +33,7 @@ from kubeha_tui.screens.messages import DeleteProgressed
 
 from .support.ceph_backends import VIAS, kube_with_mons
 from .support.ui import text_of, until
+from .support.waiting import wait_for
 
 pytestmark = pytest.mark.ceph
 
@@ -162,3 +170,30 @@ async def test_cancel_leaves_it_half_deleted_and_a_background_delete_finishes_it
             )
             await until(pilot, lambda: "del-big" not in images(app), what="the row gone")
     assert "del-big" not in ceph_names(ceph)
+
+
+async def test_quitting_stops_a_delete_left_running(
+    ceph_cluster: CephSandbox, ceph: CephService, tmp_path: Path
+) -> None:
+    create(ceph, CreateRequest("rbd", "del-big", BIG, ("layering",)))
+    with console("rados", ceph_cluster, tmp_path) as app:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: state(app, "del-big") == "free", timeout=60, what="the row")
+            dialog = await start_delete(pilot, app, "del-big", "Delete image rbd/del-big")
+            assert "quitting stops it" in text_of(dialog.query_one("#delete-help"))
+            await until(
+                pilot, lambda: dialog.progress[1] > 0, timeout=30, what="the first progress"
+            )
+            await pilot.click("#background")
+            await until(pilot, lambda: isinstance(app.screen, CephScreen), what="the screen back")
+            assert isinstance(app.screen, CephScreen)
+            backend = app.screen.service.ceph
+            assert isinstance(backend, CephService)
+            worker = next(w for w in app.workers if w.group == "ceph-delete")
+            assert not worker.is_cancelled
+            await pilot.press("q")
+        assert worker.is_cancelled  # what the progress callback checks
+    # The remove let go of Ceph, and stopped part-way rather than running to the end:
+    wait_for(lambda: backend._users == 0, timeout=30, what="the remove's end")
+    assert "del-big" in ceph_names(ceph)
+    assert load_details(ceph, list_names(ceph, "rbd"))[0].state == "half-deleted"
