@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
+from kubeha_tui.ceph.backend import Stopped
 from kubeha_tui.ceph.images import (
     CreateRequest,
     Image,
@@ -28,9 +32,9 @@ from kubeha_tui.ceph.secret import NAME, NAMESPACE, runtime_dir
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
 from kubeha_tui.errors import ServiceError
 
-from .ceph_dialogs import CreateImageScreen, OSDRemovalScreen, UnlockScreen
+from .ceph_dialogs import CreateImageScreen, DeleteImageScreen, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
-from .messages import ActionFinished, ImageRead
+from .messages import ActionFinished, DeleteEnded, DeleteProgressed, ImageRead
 from .plain import clean, plain, plain_text
 from .tabbed import TabbedTableScreen
 from .tables import FastTable, Row, selected_key, table
@@ -44,11 +48,41 @@ STATE_STYLE = {
     "half-deleted": "failed",
     "locked": "warn",
 }
+PROGRESS_EVERY = 0.1  # seconds between progress messages of a delete (a 1P image has 2^28 objects)
 
 
-def image_rows(snap: CephSnapshot) -> list[Row]:
+@dataclass
+class Deletion:
+    """An image delete under way, as the UI thread knows it (the worker reads only
+    ``cancel``, an Event)."""
+
+    pool: str
+    name: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    dialog: DeleteImageScreen | None = None
+    done: int = 0
+    total: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.pool}/{self.name}"
+
+    @property
+    def state(self) -> str:
+        if self.cancel.is_set():
+            return "cancelling delete"
+        return f"deleting {self.done * 100 // self.total}%" if self.total else "deleting"
+
+
+def image_rows(snap: CephSnapshot, deleting: Mapping[str, str] | None = None) -> list[Row]:
+    """``deleting``: image name -> how far its delete is (shown as its state)."""
     rows = []
     for i in snap.images:
+        if deleting and i.name in deleting:
+            cells = (i.name, human_size(i.size) if i.size is not None else "…", "…", "…", "…",
+                     deleting[i.name])  # fmt: skip
+            rows.append(Row(i.name, cells, "warn"))
+            continue
         if i.loaded and not i.error:
             lockers = ", ".join(f"{lk.client} {lk.cookie}" for lk in i.lockers) or "-"
             cells = (
@@ -98,7 +132,9 @@ class CephScreen(TabbedTableScreen):
     HELP = (
         "Ceph health, RBD images of a pool and the OSD tree, through librados here or a Ceph "
         "pod's exec (--ceph-via; the health line says which). "
-        "Images: n creates, Ctrl+D deletes (refused while a client uses it), u breaks a lock "
+        "Images: n creates, Ctrl+D deletes (refused while a client uses it; a progress dialog "
+        "with Cancel, which leaves the image half-deleted, and Run in background; Ctrl+D on a "
+        "row being deleted shows it again), u breaks a lock "
         "(stale lockers are fenced first; a live one only when forced). OSDs: x removes a lost "
         "(down) OSD step by step: out, wait for recovery, safe-to-destroy, purge."
     )
@@ -137,6 +173,7 @@ class CephScreen(TabbedTableScreen):
         super().__init__()
         self._pools_shown: tuple[str, ...] = ()
         self._visible_sent: tuple[str, ...] = ()
+        self._deletions: dict[str, Deletion] = {}  # pool/name -> the delete under way
 
     @property
     def service(self) -> CephStatusService:
@@ -179,7 +216,8 @@ class CephScreen(TabbedTableScreen):
                 select.value = snap.pool
         tab = self.tab
         view = self.views[tab]
-        view.rows = image_rows(snap) if tab == "images" else osd_rows(snap)
+        deleting = {d.name: d.state for d in self._deletions.values() if d.pool == snap.pool}
+        view.rows = image_rows(snap, deleting) if tab == "images" else osd_rows(snap)
         grid = self.query_one(f"#ceph-{tab}", FastTable)
         grid.show(view.visible(), IMAGE_COLUMNS if tab == "images" else OSD_COLUMNS)
         if tab == "images":
@@ -291,6 +329,11 @@ class CephScreen(TabbedTableScreen):
         image = self.selected_image()
         if image is None:
             return
+        running = self._deletions.get(f"{image.pool}/{image.name}")
+        if running is not None:
+            if running.dialog is None:
+                self._follow(running)
+            return
         if image.watchers or image.lockers:
             who = (
                 f"{len(image.watchers)} client(s) use it"
@@ -304,26 +347,97 @@ class CephScreen(TabbedTableScreen):
                 severity="warning",
             )
             return
+        key = f"{image.pool}/{image.name}"
         size = human_size(image.size) if image.size is not None else "size unknown"
-        ceph = self.service.ceph
+        if image.state == "half-deleted":
+            title = f"Finish deleting {key}?"
+            what = f"{key} is half-deleted (a delete stopped part-way): remove the rest of it."
+        else:
+            title = f"Delete {key}?"
+            what = f"Delete image {key} ({size}) and all its data."
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._act(
-                    f"deleted {image.pool}/{image.name}",
-                    lambda: delete(ceph, image.pool, image.name),
-                )
+                self._start_delete(image.pool, image.name)
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Delete {image.pool}/{image.name}?",
-                f"Delete image {image.pool}/{image.name} ({size}) and all its data.",
-                f"rbd rm {image.pool}/{image.name}",
-                ("This cannot be undone.",),
+                title,
+                what,
+                f"rbd rm {key}",
+                (
+                    "This cannot be undone. Cancel stops it part-way and leaves the image half-deleted.",
+                ),
                 "delete",
             ),
             confirmed,
         )
+
+    # -- a delete with progress, cancel and background ---------------------------------
+
+    def _start_delete(self, pool: str, name: str) -> None:
+        run = Deletion(pool, name)
+        self._deletions[run.key] = run
+        self._follow(run)
+        self._delete(run.key, pool, name, run.cancel)
+        self.render_tables()
+
+    def _follow(self, run: Deletion) -> None:
+        """Show the delete's dialog; closing it leaves the delete running."""
+        dialog = DeleteImageScreen(run.key, run.cancel, run.done, run.total)
+        run.dialog = dialog
+
+        def closed(_: None) -> None:
+            if run.dialog is dialog:
+                run.dialog = None
+            if run.key in self._deletions:
+                self.notify(f"deleting {run.key} in the background; Ctrl+D on its row shows it")
+
+        self.app.push_screen(dialog, closed)
+
+    @work(thread=True, exit_on_error=False, group="ceph-delete")
+    def _delete(self, key: str, pool: str, name: str, cancel: threading.Event) -> None:
+        """Stops at the next object when cancelled, or when the app quits (Textual cancels
+        every worker at exit, and the backend is closing): quitting never waits on it."""
+        ceph = self.service.ceph
+        worker = get_current_worker()
+        last = 0.0
+
+        def progress(done: int, total: int) -> bool:
+            nonlocal last
+            if (now := time.monotonic()) - last >= PROGRESS_EVERY:
+                last = now
+                self.post_message(DeleteProgressed(key, done, total))
+            return not (cancel.is_set() or worker.is_cancelled or ceph.closing)
+
+        try:
+            delete(ceph, pool, name, progress)
+            self.post_message(DeleteEnded(key, f"deleted {key}", ok=True))
+        except Stopped as exc:
+            self.post_message(DeleteEnded(key, str(exc), ok=False, stopped=True))
+        except ServiceError as exc:
+            self.post_message(DeleteEnded(key, str(exc), ok=False))
+
+    @on(DeleteProgressed)
+    def _delete_progressed(self, message: DeleteProgressed) -> None:
+        run = self._deletions.get(message.key)
+        if run is None:
+            return
+        run.done, run.total = message.done, message.total
+        if run.dialog is not None:
+            run.dialog.progressed(message.done, message.total)
+        if self.tab == "images":
+            self.render_tables()
+
+    @on(DeleteEnded)
+    def _delete_ended(self, message: DeleteEnded) -> None:
+        run = self._deletions.pop(message.key, None)
+        if run is not None and run.dialog is not None:
+            run.dialog.ended(message.text, message.ok, message.stopped)
+        else:
+            self.notify(message.text, severity="information" if message.ok else "error", timeout=8)
+        self.render_tables()
+        self.kubeha.poll("ceph")
 
     def action_unlock_image(self) -> None:
         image = self.selected_image()

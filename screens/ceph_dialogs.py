@@ -1,4 +1,5 @@
-"""Ceph dialogs: create an image, pick a lock to break, follow an OSD removal."""
+"""Ceph dialogs: create an image, pick a lock to break, follow an image delete or an OSD
+removal."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from textual.widgets import (
     Label,
     Log,
     OptionList,
+    ProgressBar,
     RadioButton,
     RadioSet,
     Select,
@@ -263,3 +265,93 @@ class OSDRemovalScreen(ReportsWorkerErrors, ModalScreen[bool]):
     def action_close(self) -> None:
         self._cancel.set()
         self.dismiss(self.finished)
+
+
+class DeleteImageScreen(ReportsWorkerErrors, ModalScreen[None]):
+    """Follows an image delete that the Ceph screen runs in its own worker (so it goes on
+    when this closes): a progress bar, Cancel (stops it, the image is then half-deleted)
+    and Run in background. The screen feeds it ``progressed`` and ``ended``, which may
+    come before this is mounted (a small image is gone in a fraction of a second)."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="delete.close")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="DeleteImageScreen") + (
+        "DeleteImageScreen ProgressBar { margin: 1 0; }"
+    )
+
+    def __init__(self, key: str, cancel: threading.Event, done: int = 0, total: int = 0) -> None:
+        super().__init__()
+        self.key, self._cancel = key, cancel
+        self.progress = (done, total)
+        self.end: tuple[str, bool, bool] | None = None  # text, ok, stopped
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = plain(f"Deleting {self.key}")
+            yield Static(plain("removing its data objects ..."), id="delete-status")
+            yield ProgressBar(id="delete-progress", show_eta=False)
+            yield Static("", classes="warning", id="delete-note")
+            yield Static(
+                "Run in background keeps it going while you use the console (Ctrl+D on its row "
+                "shows this again); quitting stops it, and the image is then half-deleted.",
+                id="delete-help",
+            )
+            with Horizontal():
+                yield Button("Cancel", id="cancel", variant="warning")
+                yield Button("Run in background", id="background", variant="primary")
+                yield Button("Close", id="close", classes="hidden")
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def progressed(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+        if self.is_mounted:
+            self._draw()
+
+    def ended(self, text: str, ok: bool, stopped: bool) -> None:
+        self.end = (text, ok, stopped)
+        if self.is_mounted:
+            self._draw()
+
+    def _draw(self) -> None:
+        done, total = self.progress
+        bar = self.query_one(ProgressBar)
+        status = self.query_one("#delete-status", Static)
+        if total:
+            bar.update(total=total, progress=done)
+            if not self._cancel.is_set():
+                status.update(plain(f"removed {done:,} of {total:,} data objects"))
+        if self.end is None:
+            return
+        text, ok, stopped = self.end
+        if ok:
+            bar.update(total=total or 1, progress=total or 1)
+        status.update(plain(text))
+        status.set_class(not ok, "error")
+        note = "Ctrl+D on its row finishes the delete." if stopped else ""
+        self.query_one("#delete-note", Static).update(plain(note))
+        self.query_one("#delete-help").add_class("hidden")
+        self.query_one("#cancel").add_class("hidden")
+        self.query_one("#background").add_class("hidden")
+        self.query_one("#close").remove_class("hidden")
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancelled(self, event: Button.Pressed) -> None:
+        self._cancel.set()
+        event.button.disabled = True
+        self.query_one("#delete-status", Static).update(
+            plain("cancelling: the delete stops after the object being removed ...")
+        )
+        self.query_one("#delete-note", Static).update(
+            plain(
+                f"{self.key} will be half-deleted (part of its data gone); "
+                "deleting it again finishes it."
+            )
+        )
+
+    @on(Button.Pressed, "#background")
+    @on(Button.Pressed, "#close")
+    def action_close(self) -> None:
+        """Closing never stops the delete: Cancel does."""
+        self.dismiss(None)

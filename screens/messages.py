@@ -78,3 +78,25 @@ class ImageRead(Message):
     """An RBD image's details, watchers included, read for an action on it."""
 
     image: object
+
+
+@dataclass
+class DeleteProgressed(Message):
+    """A running image delete removed ``done`` of ``total`` data objects."""
+
+    key: str  # pool/name
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DeleteProgressed) and message.key == self.key
+
+
+@dataclass
+class DeleteEnded(Message):
+    """An image delete ended: ``ok``, failed (``text`` says why) or ``stopped`` half-way."""
+
+    key: str  # pool/name
+    text: str
+    ok: bool
+    stopped: bool = False
