@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, RichLog, Select, Static, TabbedContent, TabPane
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
@@ -36,6 +36,17 @@ from .widgets import BackendLine
 ALL = "(all namespaces)"
 
 
+class DescribeScreen(OutputScreen):
+    """Describe opens at the top, on the newest events (actions.describe lists them first):
+    a RichLog that scrolls to each write's end would open on the last YAML lines."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, RichLog):
+                widget.auto_scroll = False
+            yield widget
+
+
 class KubeScreen(TabbedTableScreen):
     TITLE_TEXT = "Kubernetes"
     AREA = "kube"
@@ -46,7 +57,7 @@ class KubeScreen(TabbedTableScreen):
         "Pods that failed are red, pods not ready yet or restarting often yellow. "
         "Services list the URLs a NodePort answers on, http://<node-ip>:<nodePort>. "
         "n picks a namespace (all by default); d or Enter describes the selected object "
-        "(YAML and events); l shows a pod's log (f follows it); Ctrl+D deletes after "
+        "(its events newest first, then YAML); l shows a pod's log (f follows it); Ctrl+D deletes after "
         "showing exactly what goes."
     )
     HELP_READ_ONLY = (
@@ -54,13 +65,13 @@ class KubeScreen(TabbedTableScreen):
         "Pods that failed are red, pods not ready yet or restarting often yellow. "
         "Services list the URLs a NodePort answers on, http://<node-ip>:<nodePort>. "
         "n picks a namespace (all by default); d or Enter describes the selected object "
-        "(YAML and events); l shows a pod's log (f follows it). Read-only mode: nothing "
+        "(its events newest first, then YAML); l shows a pod's log (f follows it). Read-only mode: nothing "
         "can be deleted here."
     )
     DESTRUCTIVE = frozenset({"kube_delete"})
     BINDINGS = [
         Binding("n", "namespace", "Namespace", id="kube.namespace", tooltip="Pick a namespace"),
-        Binding("d", "describe", "Describe", id="kube.describe", tooltip="YAML and events of the selected object (also Enter)"),
+        Binding("d", "describe", "Describe", id="kube.describe", tooltip="Events (newest first) and YAML of the selected object (also Enter)"),
         Binding("l", "logs", "Logs", id="kube.logs", tooltip="The selected pod's log (f follows)"),
         Binding("ctrl+d", "kube_delete", "Delete", id="kube.delete", tooltip="Delete the selected object"),
     ]  # fmt: skip
@@ -154,7 +165,7 @@ class KubeScreen(TabbedTableScreen):
         if ref is not None:
             client = self.client
             self.app.push_screen(
-                OutputScreen(f"describe {ref}", lambda: actions.describe(client, ref))
+                DescribeScreen(f"describe {ref}", lambda: actions.describe(client, ref))
             )
 
     @on(DataTable.RowSelected)

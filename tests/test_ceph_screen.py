@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, TabbedContent
+from textual.widgets import DataTable, Input, OptionList, Select, TabbedContent
 
 from kubeha_tui.ceph.connection import CephService, import_binding
-from kubeha_tui.ceph.images import KUBELET_COOKIE, check_create, create, delete
+from kubeha_tui.ceph.images import KUBELET_COOKIE, check_create, create, delete, list_names
 from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
@@ -186,3 +186,72 @@ async def test_read_only_hides_every_change(ceph_cluster: CephSandbox, tmp_path:
         assert "Read-only mode" in said
         for gone in ("n creates", "Ctrl+D deletes", "u breaks", "x removes", "Use secret"):
             assert gone not in said
+
+
+@pytest.fixture
+def second_pool(ceph: CephService) -> Iterator[str]:
+    """A second RBD pool holding one image, ui-other; removed again afterwards."""
+    pool = "ui-pool"
+    ceph.command({"prefix": "osd pool create", "pool": pool, "pg_num": 8})
+    try:
+        ceph.command({"prefix": "osd pool application enable", "pool": pool, "app": "rbd"})
+        rbd = import_binding("rbd")  # librbd directly: a new pool has no stats for the checks yet
+        with ceph.ioctx(pool) as io:
+            rbd.RBD().create(io, "ui-other", 8 << 20, old_format=False, features=1)
+        yield pool
+    finally:
+        ceph.command({"prefix": "osd pool rm", "pool": pool, "pool2": pool,
+                      "yes_i_really_really_mean_it": True})  # fmt: skip
+
+
+async def test_pool_selector_shows_that_pools_images(
+    ceph_cluster: CephSandbox, ceph: CephService, second_pool: str, tmp_path: Path
+) -> None:
+    create(ceph, check_create(ceph, "rbd", "ui-a", "4M", ["layering"]))
+    app = make_app(ceph_cluster, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "ui-a" in images(app), what="rbd's images")
+        assert "ui-other" not in images(app)
+        select = app.screen.query_one("#ceph-pool", Select)
+        await until(pilot, lambda: second_pool in [v for _, v in select._options], what="pools")
+        assert select.value == "rbd"
+        select.focus()
+        await pilot.press("enter")  # the pool list opens, as for an operator
+        options = [v for _, v in select._options]
+        await pilot.press(*["down"] * (options.index(second_pool) - options.index("rbd")), "enter")
+        await until(pilot, lambda: list(images(app)) == ["ui-other"], what="ui-pool's image")
+        assert select.value == second_pool
+        await until(pilot, lambda: images(app)["ui-other"][1] == "8 MiB", what="its details")
+        select.value = "rbd"
+        await until(pilot, lambda: "ui-a" in images(app) and "ui-other" not in images(app),
+                    what="rbd's images again")  # fmt: skip
+
+
+async def test_delete_through_the_ui_names_the_image_and_removes_it(
+    ceph_cluster: CephSandbox, ceph: CephService, tmp_path: Path
+) -> None:
+    create(ceph, check_create(ceph, "rbd", "ui-a", "4M", ["layering"]))
+    create(ceph, check_create(ceph, "rbd", "ui-b", "4M", ["layering"]))
+    app = make_app(ceph_cluster, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: images(app).get("ui-a", [""])[-1] == "free", what="details")
+        grid: DataTable[Any] = app.screen.query_one("#ceph-images", DataTable)
+        grid.focus()
+        grid.move_cursor(row=list(images(app)).index("ui-a"))
+        await pilot.press("ctrl+d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        summary = text_of(app.screen.query_one("#confirm-summary"))
+        assert "Delete image rbd/ui-a (4 MiB) and all its data." in summary
+        assert "rbd rm rbd/ui-a" in text_of(app.screen.query_one("#confirm-request"))
+        await pilot.press("enter")  # Cancel has the focus: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="closed")
+        await pilot.pause()
+        assert "ui-a" in [i.name for i in list_names(ceph, "rbd")] and "ui-a" in images(app)
+
+        await pilot.press("ctrl+d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: "ui-a" not in images(app), timeout=30, what="the row gone")
+        names = [i.name for i in list_names(ceph, "rbd")]
+        assert "ui-a" not in names and "ui-b" in names  # that image, and only that one
+        assert "ui-b" in images(app)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.markup import MarkupError
 from textual.widgets import DataTable, OptionList, Select, TabbedContent
 
 from kubeha_tui.ceph.connection import CephService, import_binding
@@ -29,6 +31,7 @@ from kubeha_tui.sandbox.kube.store import new_meta, now
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.ceph_dialogs import CreateImageScreen, UnlockScreen
 from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.doctor import DoctorScreen, EvidenceScreen
 from kubeha_tui.screens.help import HelpScreen
 from kubeha_tui.screens.kube_logs import LogScreen
 
@@ -108,6 +111,23 @@ def kube(ceph_cluster: CephSandbox) -> Iterator[Sandbox]:
                          "template": {"metadata": {"labels": {"app": "none"}},
                                       "spec": {"containers": [{"name": "c", "image": odd}]}}},
             })  # fmt: skip
+        # A pod waiting on the locked image (test_odd_names_...): the Doctor traces it from
+        # this FailedMount event to the image's odd lock cookies. Its name is one Kubernetes
+        # allows: the Doctor reads the pod back by name to find its RBD volumes.
+        waiting = put(sandbox, "pods", {
+            "metadata": {"name": "vol-waiting", "namespace": "default"},
+            "spec": {"nodeName": "127.0.1.1", "containers": [{"name": "c", "image": "db:1"}],
+                     "volumes": [{"name": ODD[0], "rbd": {"pool": "rbd", "image": image_name(0, ODD[0])}}]},
+            "status": {"phase": "Pending"},
+        })  # fmt: skip
+        put(sandbox, "events", {
+            "metadata": {"name": f"ev-vol-{uuid.uuid4().hex[:6]}", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": waiting["metadata"]["name"],
+                               "uid": waiting["metadata"]["uid"]},
+            "reason": "FailedMount", "type": "Warning", "count": 1,
+            "message": f'MountVolume.SetUp failed for volume "{ODD[0]}" : rbd image is locked by other nodes',
+            "firstTimestamp": now(), "lastTimestamp": now(), "source": {"component": "kubelet"},
+        })  # fmt: skip
         yield sandbox
 
 
@@ -224,17 +244,67 @@ async def walk_ceph(pilot: Any, app: KubehaApp, locked: str) -> None:
     await rows_of(pilot, app, "#ceph-osds", 3)
 
 
-async def test_odd_names_everywhere_are_shown_as_text(
-    fleet: FleetServer, kube: Sandbox, ceph: CephService, ceph_cluster: CephSandbox
-) -> None:
+async def walk_doctor(pilot: Any, app: KubehaApp, locked: str) -> None:
+    """Every finding about an odd name in its evidence dialog, then the locked image's next
+    step: the fenced unlock's dialog, listing the odd cookies."""
+    await pilot.press("6")
+    screen = app.screen
+    assert isinstance(screen, DoctorScreen)
+    await until(pilot, lambda: any(locked in f.object for f in screen.findings), timeout=60,
+                what="the locked image's finding")  # fmt: skip
+    table = await rows_of(pilot, app, "#doctor-findings", 1)
+    odd_rows = [i for i, row in enumerate(table.rows) if is_odd(row.value)]
+    assert len(odd_rows) > len(ODD)  # the locked image and the odd NodePort services
+    for index in odd_rows:
+        table.move_cursor(row=index)
+        finding = screen.selected()
+        assert finding is not None
+        await screen.run_action("evidence")
+        await until(pilot, lambda: bool(app.screen.query("#evidence-problem")), what="evidence")
+        assert isinstance(app.screen, EvidenceScreen)
+        problem = text_of(app.screen.query_one("#evidence-problem"))
+        assert " ".join(problem.split()).startswith(" ".join(finding.problem.split())[:60])
+        await close_dialogs(pilot, app)
+    locked_row = next(i for i, row in enumerate(table.rows) if locked in str(row.value))
+    table.move_cursor(row=locked_row)
+    await screen.run_action("evidence")
+    await until(pilot, lambda: bool(app.screen.query("#evidence-lines")), what="its evidence")
+    assert isinstance(app.screen, EvidenceScreen)
+    evidence = text_of(app.screen.query_one("#evidence-lines"))
+    assert "cookie '[x]c\"'" in evidence and "FailedMount" in evidence, evidence
+    await pilot.press("a")  # the next step: the fenced unlock, with the Ceph screen's dialog
+    await until(pilot, lambda: isinstance(app.screen, UnlockScreen), timeout=60, what="unlock")
+    listed = app.screen.query_one(OptionList)
+    prompts = [str(listed.get_option_at_index(i).prompt) for i in range(listed.option_count)]
+    assert any("cookie '[x]c\"'" in p for p in prompts), prompts
+    await close_dialogs(pilot, app)
+
+
+@contextmanager
+def locked_image(ceph: CephService) -> Iterator[str]:
+    """The first odd image, locked with five odd cookies (the Image kept open: it watches)."""
     rbd = import_binding("rbd")
     locked = image_name(0, ODD[0])
-    settings = Settings(fleet_endpoint=fleet.endpoint, kube_server=kube.server.url,
-                        ceph_conf=str(ceph_cluster.conf))  # fmt: skip
     with ceph.ioctx("rbd") as io, rbd.Image(io, locked) as img:
         for odd in ODD[:5]:
             img.lock_shared(odd, "tag")
-        app = KubehaApp(settings)
+        try:
+            yield locked
+        finally:
+            for odd in ODD[:5]:
+                img.unlock(odd)
+
+
+def settings_for(fleet: FleetServer, kube: Sandbox, ceph_cluster: CephSandbox) -> Settings:
+    return Settings(fleet_endpoint=fleet.endpoint, kube_server=kube.server.url,
+                    ceph_conf=str(ceph_cluster.conf))  # fmt: skip
+
+
+async def test_odd_names_everywhere_are_shown_as_text(
+    fleet: FleetServer, kube: Sandbox, ceph: CephService, ceph_cluster: CephSandbox
+) -> None:
+    with locked_image(ceph) as locked:
+        app = KubehaApp(settings_for(fleet, kube, ceph_cluster))
         async with app.run_test(size=(120, 40)) as pilot:
             await rows_of(pilot, app, "#cluster-units", 10 + len(ODD))
             await rows_of(pilot, app, "#cluster-pods", 2 * len(ODD))
@@ -247,5 +317,21 @@ async def test_odd_names_everywhere_are_shown_as_text(
             await pilot.press("5", "f1")
             await close_dialogs(pilot, app)
         # Leaving run_test re-raises whatever the app raised meanwhile.
-        for odd in ODD[:5]:
-            img.unlock(odd)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=MarkupError,
+    reason="screens/doctor.py: EvidenceScreen's border title reads the finding's object "
+    "(a Service named '[/]') as markup; remove this mark once it goes through plain()",
+)
+async def test_odd_names_on_the_doctor_screen_and_its_evidence(
+    fleet: FleetServer, kube: Sandbox, ceph: CephService, ceph_cluster: CephSandbox
+) -> None:
+    with locked_image(ceph) as locked:
+        app = KubehaApp(settings_for(fleet, kube, ceph_cluster))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await walk_doctor(pilot, app, locked)
+            await pilot.press("f1")
+            assert isinstance(app.screen, HelpScreen)
+            await close_dialogs(pilot, app)

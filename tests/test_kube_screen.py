@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Log, Select, TabbedContent
+from textual.widgets import DataTable, Log, RichLog, Select, TabbedContent
 
 from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.sandbox.kube.store import new_meta
 from kubeha_tui.screens.app import KubehaApp
-from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.dialogs import ConfirmScreen, OutputScreen
 from kubeha_tui.screens.kube_logs import LogScreen
 
 from .support.kube import kube_sandbox
@@ -210,3 +210,51 @@ async def test_log_switches_container_and_follow_shows_the_newest_lines(
                     what="followed lines")  # fmt: skip
         await pilot.pause()
         assert log.is_vertical_scroll_end and log.max_scroll_y > 0
+
+
+def _event(pod: dict[str, Any], reason: str, message: str, ago: timedelta, kind: str) -> Any:
+    meta = pod["metadata"]
+    stamp = (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": new_meta({"name": f"{meta['name']}.{reason.lower()}"}, meta["namespace"]),
+        "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
+                           "uid": meta["uid"]},
+        "reason": reason, "message": message, "type": kind, "count": 1,
+        "firstTimestamp": stamp, "lastTimestamp": stamp,
+    }  # fmt: skip
+
+
+async def test_describe_opens_on_the_newest_events_in_full(kube: Sandbox, tmp_path: Path) -> None:
+    pod = {
+        "metadata": new_meta({"name": "mounter", "namespace": "default"}, "default"),
+        "spec": {"nodeName": "127.0.1.1", "containers": [{"name": "app", "image": "busybox:1"}]},
+        "status": {"phase": "Pending", "podIP": "10.32.0.98"},
+    }
+    kube.api.store.put("pods", pod, "ADDED")
+    failed = (
+        'MountVolume.WaitForAttach failed for volume "data" : rbd: map failed exit status 110, '
+        "rbd output: rbd: sysfs write failed In some cases useful info is found in syslog"
+    )
+    for reason, message, ago, kind in [
+        ("Scheduled", "Successfully assigned default/mounter to 127.0.1.1", timedelta(hours=2), "Normal"),
+        ("FailedMount", failed, timedelta(minutes=1), "Warning"),
+        ("Pulled", "Container image \"busybox:1\" already present", timedelta(hours=1), "Normal"),
+    ]:  # fmt: skip
+        kube.api.store.put("events", _event(pod, reason, message, ago, kind), "ADDED")
+    app = make_app(kube, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pods = table(app, "pods")
+        await until(pilot, lambda: "mounter" in column(pods, "NAME"), what="the pod")
+        pods.focus()
+        pods.move_cursor(row=column(pods, "NAME").index("mounter"))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, OutputScreen), what="describe")
+        log = app.screen.query_one(RichLog)
+        await until(pilot, lambda: any("mounter" in s.text for s in log.lines), what="loaded")
+        await pilot.pause()
+        shown = [s.text.strip() for s in log.lines[: log.scrollable_content_region.height]]
+        assert log.scroll_y == 0
+        reasons = [r for line in shown for r in ("Scheduled", "FailedMount", "Pulled") if r in line]
+        assert reasons[:3] == ["FailedMount", "Pulled", "Scheduled"]  # newest first, on screen
+        # the warning is there in full, wrapped rather than cut at the edge
+        assert " ".join(" ".join(shown).split()).count(" ".join(failed.split())) == 1

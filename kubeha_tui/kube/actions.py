@@ -38,12 +38,26 @@ def object_path(client: KubeClient, ref: Ref) -> str:
 
 
 def describe(client: KubeClient, ref: Ref) -> str:
-    """The object as YAML (without managedFields), then its events, newest last."""
+    """The object's events, newest first, then the object as YAML (without managedFields).
+
+    ``kubectl describe`` lists events oldest first at the very end; here the view opens
+    on the latest ones (a FailedMount warning), which an operator reads first."""
     obj = client.request("GET", object_path(client, ref))
     obj.get("metadata", {}).pop("managedFields", None)
     text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
     events = _events(client, ref, obj)
-    return text + "\n# Events\n" + (events or "# <none>\n")
+    return "# Events, newest first\n" + (events or "# <none>\n") + f"\n# {ref}\n" + text
+
+
+def _when(event: dict[str, Any]) -> str:
+    """When an event last happened (events.k8s.io-style ones carry only eventTime)."""
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or event.get("metadata", {}).get("creationTimestamp")
+        or ""
+    )
 
 
 def _events(client: KubeClient, ref: Ref, obj: dict[str, Any]) -> str:
@@ -53,9 +67,9 @@ def _events(client: KubeClient, ref: Ref, obj: dict[str, Any]) -> str:
         doc = client.request("GET", f"/api/v1/namespaces/{ns}/events", {"fieldSelector": selector})
     except KubeError as exc:
         return f"# cannot list events: {exc}\n"
-    items = sorted(doc.get("items") or [], key=lambda e: e.get("lastTimestamp") or "")
+    items = sorted(doc.get("items") or [], key=_when, reverse=True)
     return "".join(
-        f"# {age(e.get('lastTimestamp')):>6} {e.get('type', ''):<8} {e.get('reason', ''):<18} "
+        f"# {age(_when(e) or None):>6} {e.get('type', ''):<8} {e.get('reason', ''):<18} "
         f"x{e.get('count', 1)}  {e.get('message', '')}\n"
         for e in items
     )
