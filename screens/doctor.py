@@ -38,6 +38,7 @@ from .base import AreaScreen
 from .ceph_dialogs import DIALOG_CSS, OSDRemovalScreen, UnlockScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, ImageRead
+from .plain import plain, plain_text
 from .tables import FastTable, Row, selected_key, table
 from .workers import ReportsWorkerErrors
 
@@ -155,15 +156,15 @@ class EvidenceScreen(ReportsWorkerErrors, ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         f = self.finding
         with VerticalScroll() as box:
-            box.border_title = f"{f.severity.upper()} {LAYER_LABELS[f.layer]}: {f.object}"
-            yield Static(Text(f.problem, style="bold"), id="evidence-problem")
+            box.border_title = plain(f"{f.severity.upper()} {LAYER_LABELS[f.layer]}: {f.object}")
+            yield Static(plain_text(f.problem, style="bold"), id="evidence-problem")
             yield Static(Text("Evidence", style="bold"), classes="label")
-            yield Static(Text("\n".join(f.evidence)), id="evidence-lines")
+            yield Static(plain_text("\n".join(f.evidence)), id="evidence-lines")
             yield Static(Text("Likely cause", style="bold"), classes="label")
-            yield Static(Text(f.cause), id="evidence-cause")
+            yield Static(plain_text(f.cause), id="evidence-cause")
             yield Static(Text("Next step", style="bold"), classes="label")
             step = f.next_step.text + (f"\n$ {f.next_step.command}" if f.next_step.command else "")
-            yield Static(Text(step), id="evidence-next")
+            yield Static(plain_text(step), id="evidence-next")
             with Horizontal():
                 yield Button("Close", id="close")
                 if self.can_act:

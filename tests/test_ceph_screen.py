@@ -16,6 +16,7 @@ from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.ceph import CephScreen
 from kubeha_tui.screens.ceph_dialogs import CreateImageScreen, UnlockScreen
 from kubeha_tui.screens.dialogs import ConfirmScreen
 from kubeha_tui.screens.help import HelpScreen
@@ -45,7 +46,9 @@ def error_shown(app: KubehaApp, text: str) -> Callable[[], bool]:
 
 
 def images(app: KubehaApp) -> dict[str, list[str]]:
-    t: DataTable[Any] = app.screen.query_one("#ceph-images", DataTable)
+    """The Images table's rows, also while a dialog is open over the Ceph screen."""
+    screen = next(s for s in reversed(app.screen_stack) if isinstance(s, CephScreen))
+    t: DataTable[Any] = screen.query_one("#ceph-images", DataTable)
     return {str(t.get_row_at(i)[0]): [str(c) for c in t.get_row_at(i)] for i in range(t.row_count)}
 
 
