@@ -169,7 +169,8 @@ def test_a_watch_resumed_after_compaction_gets_410_and_relists(tmp_path: Path) -
             make_pod(sandbox, "default", f"while-away-{i}")
         assert sandbox.api.store.compacted > 1
         router.watch_gate.set()
-        wait_for(lambda: reflector.relists == 1, what="a relist after 410 Gone")
+        # At least one: a watch whose head was held past the client timeout may relist too.
+        wait_for(lambda: reflector.relists >= 1, what="a relist after 410 Gone")
         wait_for(lambda: cached_pods(reflector) == set(server_pods(sandbox)), what="cache complete")
         stop.set()
 
