@@ -63,7 +63,8 @@ class ConfirmScreen(ReportsWorkerErrors, ModalScreen[bool]):
 
 class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
     """Scrollable text fetched by a thread worker (unit status, journal, describe); long
-    lines wrap (a FailedMount event's message is read in full), shown as plain text."""
+    lines wrap (a FailedMount event's message is read in full), shown as plain text.
+    It opens at the top (status, describe) or, with ``end``, at the newest line (journal)."""
 
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="output.close"),
@@ -74,12 +75,19 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
     OutputScreen > RichLog { width: 95%; height: 90%; border: round $accent; background: $surface; }
     """
 
-    def __init__(self, title: str, fetch: Callable[[], str]) -> None:
+    def __init__(self, title: str, fetch: Callable[[], str], *, end: bool = False) -> None:
         super().__init__()
-        self._title, self._fetch = title, fetch
+        self._title, self._fetch, self._end = title, fetch, end
 
     def compose(self) -> ComposeResult:
-        log = RichLog(id="output", highlight=False, markup=False, wrap=True, max_lines=20_000)
+        log = RichLog(
+            id="output",
+            highlight=False,
+            markup=False,
+            wrap=True,
+            max_lines=20_000,
+            auto_scroll=False,
+        )
         log.border_title = plain(self._title)
         log.border_subtitle = "r reload · Esc close"
         yield log
@@ -104,5 +112,5 @@ class OutputScreen(ReportsWorkerErrors, ModalScreen[None]):
     def _fetched(self, message: OutputFetched) -> None:
         log = self.query_one(RichLog)
         log.clear()
-        log.write(plain_text(message.text if message.ok else f"failed: {message.text}"))
-        log.scroll_home(animate=False)
+        text = message.text if message.ok else f"failed: {message.text}"
+        log.write(plain_text(text), scroll_end=self._end)

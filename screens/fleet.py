@@ -192,7 +192,9 @@ class FleetScreen(TabbedTableScreen):
             return
         where = machine.primary_ip or machine.short_id
         fetch = lambda: self.service.unit_output(kind, name, machine)  # noqa: E731
-        self.app.push_screen(OutputScreen(f"{kind}: {name} on {where}", fetch))
+        self.app.push_screen(
+            OutputScreen(f"{kind}: {name} on {where}", fetch, end=kind == "journal")
+        )
 
     def action_status(self) -> None:
         self._output("status")
