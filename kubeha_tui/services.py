@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def remove_stale_secret_dirs(root: Path | None = None) -> list[Path]:
     return stale
 
 
+CLOSE_TIMEOUT = 2.0  # seconds quitting waits for the connections to close
+
+
 @dataclass
 class Services:
     ssh: SSHSession | None
@@ -115,12 +119,27 @@ class Services:
         """Remove this process's private copies (also safe from a signal handler's thread)."""
         remove_secret_dirs()
 
-    def close(self) -> None:
-        for service in self.by_name().values():
-            service.close()
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Close every connection in a thread of its own, waiting at most ``timeout``
+        seconds (a backend that does not answer must not hold the quit); the private
+        copies are removed either way. False when the closing was left running."""
+        closing = threading.Thread(target=self._close_all, name="close services", daemon=True)
+        closing.start()
+        closing.join(timeout)
+        self.remove_secrets()
+        if closing.is_alive():
+            log.warning("closing the connections did not finish in %.0f s: left to exit", timeout)
+            return False
+        return True
+
+    def _close_all(self) -> None:
+        for name, service in self.by_name().items():
+            try:
+                service.close()
+            except Exception:  # one backend failing to close must not keep the others open
+                log.exception("closing %s failed", name)
         if self.ssh:
             self.ssh.close()
-        self.remove_secrets()
 
 
 def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:
