@@ -17,7 +17,7 @@ import pytest
 from kubeha_tui.config import SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
-from kubeha_tui.kube.client import KubeClient, KubeError
+from kubeha_tui.kube.client import KubeClient, KubeError, ServerInfo
 from kubeha_tui.kube.models import Pod
 from kubeha_tui.kube.reflector import Reflector
 from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
@@ -505,3 +505,15 @@ def test_closing_the_service_ends_its_watches_at_once(kube: Sandbox, tmp_path: P
     for thread in threads:
         thread.join(timeout=10)
     assert not [t.name for t in threads if t.is_alive()]
+
+
+def test_object_paths_percent_encode_names_from_the_cluster() -> None:
+    info = ServerInfo("v1.31.0", frozenset({"apps/v1"}))
+    assert (
+        info.path("pods", "ns 1", "a/b?c[x]") == "/api/v1/namespaces/ns%201/pods/a%2Fb%3Fc%5Bx%5D"
+    )
+    assert (
+        info.path("deployments", "default", "web")
+        == "/apis/apps/v1/namespaces/default/deployments/web"
+    )
+    assert info.path("persistentvolumes", "ignored", "pv#1") == "/api/v1/persistentvolumes/pv%231"

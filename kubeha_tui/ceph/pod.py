@@ -192,7 +192,7 @@ class PodCeph:
         try:
             if self.pod:
                 ns, _, name = self.pod.partition("/")
-                doc = self.kube.request("GET", f"/api/v1/namespaces/{ns}/pods/{name}")
+                doc = self.kube.request("GET", self.kube.info().path("pods", ns, name))
                 phase = (doc.get("status") or {}).get("phase")
                 if phase != "Running":
                     raise ServiceError(f"the Ceph pod {self.pod} is {phase or 'not running'}")

@@ -51,7 +51,7 @@ def ready_endpoints(client: KubeClient) -> dict[PodKey, int]:
 def rbd_volumes(client: KubeClient, namespace: str, pod: str) -> tuple[VolumeRef, ...]:
     """The pod's RBD images: in-tree ``rbd`` volumes, and claims bound to an rbd or
     ceph-csi PersistentVolume."""
-    obj = client.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}")
+    obj = client.request("GET", client.info().path("pods", namespace, pod))
     out = []
     for vol in (obj.get("spec") or {}).get("volumes") or []:
         name = str(vol.get("name", ""))
@@ -61,13 +61,16 @@ def rbd_volumes(client: KubeClient, namespace: str, pod: str) -> tuple[VolumeRef
         claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
         if not claim:
             continue
-        pvc = client.request(
-            "GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}"
-        )
+        pvc = client.request("GET", client.info().path("persistentvolumeclaims", namespace, claim))
         pv_name = (pvc.get("spec") or {}).get("volumeName")
         if not pv_name:
             continue
-        spec = client.request("GET", f"/api/v1/persistentvolumes/{pv_name}").get("spec") or {}
+        spec = (
+            client.request("GET", client.info().path("persistentvolumes", None, pv_name)).get(
+                "spec"
+            )
+            or {}
+        )
         if spec.get("rbd"):
             out.append(
                 VolumeRef(name, spec["rbd"].get("pool", "rbd"), spec["rbd"].get("image", ""))

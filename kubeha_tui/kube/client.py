@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
@@ -78,7 +78,8 @@ class ServerInfo:
         return self.minor < 31
 
     def path(self, plural: str, namespace: str | None = None, name: str = "") -> str:
-        """The URL path of a collection (in a namespace or cluster-wide) or one object."""
+        """The URL path of a collection (in a namespace or cluster-wide) or one object,
+        with the names percent-encoded (a name from the cluster is never read as a path)."""
         gv = self.workloads if plural in WORKLOAD_KINDS else "v1"
         if plural == "storageclasses":
             gv = (
@@ -88,8 +89,8 @@ class ServerInfo:
             )
         base = f"/api/{gv}" if gv == "v1" else f"/apis/{gv}"
         if namespace and plural not in CLUSTER_KINDS:
-            base += f"/namespaces/{namespace}"
-        return f"{base}/{plural}/{name}" if name else f"{base}/{plural}"
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        return f"{base}/{plural}/{quote(name, safe='')}" if name else f"{base}/{plural}"
 
 
 def _status_message(code: int, body: bytes) -> tuple[str, str]:
