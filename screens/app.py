@@ -131,6 +131,17 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             )
             for n, (mode, title) in enumerate(SCREEN_TITLES.items(), start=1)
         ),
+        # Priority: resolved as the key arrives. Otherwise Tab bubbles up from the focused
+        # widget, and keys typed right after it reach the field Tab was leaving.
+        Binding("tab", "focus_next", "Next field", id="app.focus-next", show=False, priority=True),
+        Binding(
+            "shift+tab",
+            "focus_previous",
+            "Previous field",
+            id="app.focus-previous",
+            show=False,
+            priority=True,
+        ),
         Binding("f1", "help", "Help", id="app.help", tooltip="Help for this screen"),
         Binding(
             "ctrl+p",
