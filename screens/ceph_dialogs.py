@@ -232,7 +232,7 @@ class OSDRemovalScreen(ReportsWorkerErrors, ModalScreen[bool]):
             for step in self._flow(force, self._cancel):
                 self.post_message(StepReported(step))
         except ServiceError as exc:
-            self.post_message(StepReported(Step(f"stopped: {exc}", done=True)))
+            self.post_message(StepReported(Step(f"stopped: {exc}", done=True, failed=True)))
 
     @on(StepReported)
     def _show(self, message: StepReported) -> None:
@@ -245,7 +245,7 @@ class OSDRemovalScreen(ReportsWorkerErrors, ModalScreen[bool]):
             )
             self.query_one("#force").remove_class("hidden")
         if step.done or step.needs_force:
-            self.finished = step.done
+            self.finished = step.done and not step.failed
             self.query_one("#cancel").add_class("hidden")
             self.query_one("#close").remove_class("hidden")
 

@@ -94,11 +94,13 @@ def health(service: CephBackend) -> tuple[str, list[str]]:
 
 @dataclass(frozen=True)
 class Step:
-    """One line of the removal flow's progress. ``needs_force`` stops the flow for a decision."""
+    """One line of the removal flow's progress. ``needs_force`` stops the flow for a decision;
+    ``failed`` ends it without the OSD removed (an error, or the operator's cancel)."""
 
     text: str
     done: bool = False
     needs_force: bool = False
+    failed: bool = False
 
 
 class Cancelled(ServiceError):
