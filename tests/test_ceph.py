@@ -89,8 +89,9 @@ def scratch(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph
 
 @pytest.fixture
 def stoppable(via: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephSandbox]:
-    """A cluster of its own for a test that stops OSDs: their PGs may still be recovering
-    afterwards (the mgr's PG stats lag), and killing another OSD then would lose PGs."""
+    """A cluster of its own for a test that stops or loses OSDs for good: their PGs may
+    still be recovering afterwards (the mgr's PG stats lag), and killing another OSD of
+    the same cluster then would lose PGs."""
     yield from scratch_cluster(tmp_path_factory)
 
 
@@ -353,23 +354,24 @@ def test_killed_osd_is_removed_with_its_host_bucket(
     )
 
 
-def test_removal_can_be_cancelled_while_waiting(
-    scratch: CephSandbox, scratch_service: CephBackend
-) -> None:
-    scratch.procs["osd.2"].kill()
-    scratch.procs["osd.2"].wait()
-    wait_for(lambda: not osd_tree(scratch_service).get(2).up, timeout=30)  # type: ignore[union-attr]
-    cancel = threading.Event()
-    flow = remove_osd(scratch_service, 2, cancel=cancel, interval=0.1)
-    seen = [next(flow).text, next(flow).text]
-    cancel.set()
-    with pytest.raises(Cancelled):
-        for step in flow:
-            seen.append(step.text)
-    assert seen[0].startswith("osd.2 on host ") and seen[0].endswith(" is down")
-    assert seen[1].startswith("marked osd.2 out")
-    osd = osd_tree(scratch_service).get(2)
-    assert osd is not None and not osd.inn  # stopped after `out`, before anything was removed
+def test_removal_can_be_cancelled_while_waiting(stoppable: CephSandbox, via: str) -> None:
+    """On a cluster of its own: the killed osd.2 stays lost, and with another OSD killed
+    later (osd.3 above) PGs with copies on both would be gone."""
+    with backend(via, stoppable) as service:
+        stoppable.procs["osd.2"].kill()
+        stoppable.procs["osd.2"].wait()
+        wait_for(lambda: not osd_tree(service).get(2).up, timeout=30)  # type: ignore[union-attr]
+        cancel = threading.Event()
+        flow = remove_osd(service, 2, cancel=cancel, interval=0.1)
+        seen = [next(flow).text, next(flow).text]
+        cancel.set()
+        with pytest.raises(Cancelled):
+            for step in flow:
+                seen.append(step.text)
+        assert seen[0].startswith("osd.2 on host ") and seen[0].endswith(" is down")
+        assert seen[1].startswith("marked osd.2 out")
+        osd = osd_tree(service).get(2)
+        assert osd is not None and not osd.inn  # stopped after `out`, before anything was removed
 
 
 CLOSE_WHILE_LOADING = """
@@ -405,7 +407,7 @@ def test_closing_while_details_load_does_not_abort(
 
 
 def test_lost_mon_is_unreachable_then_reconnects(scratch: CephSandbox, via: str) -> None:
-    """Runs last for its backend: it stops the scratch cluster's only mon."""
+    """It stops the scratch cluster's only mon, and starts it again before it ends."""
     with backend(via, scratch, timeout=3) as service:
         assert health(service)[0] in {"HEALTH_OK", "HEALTH_WARN"}
         scratch.procs["mon.a"].kill()

@@ -28,7 +28,10 @@ async def test_keys_right_after_tab_reach_the_next_field(tmp_path: Path) -> None
         await pilot.press("enter")  # the nginx example
         steps = app.screen.query_one("#wizard-steps", ContentSwitcher)
         await until(pilot, lambda: steps.current == "wizard-form", what="the form")
-        field = lambda name: app.screen.query_one(f"#wizard-{name}", Input).value  # noqa: E731
+
+        def field(name: str) -> str:
+            return str(app.screen.query_one(f"#wizard-{name}", Input).value)
+
         assert (field("namespace"), field("name")) == ("default", "nginx")
         burst(app, "tab", "w", "e", "b", "tab", "7")
         await until(pilot, lambda: field("image") == "7", what="the image typed", timeout=5)
