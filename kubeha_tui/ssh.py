@@ -193,6 +193,16 @@ class _HostKeyPolicy:
         log.warning("recorded new host key for %s (%s) in %s", hostname, fp, self.path)
 
 
+def _connect_error(exc: BaseException) -> str:
+    """Why a connection failed: paramiko's "[Errno None] Unable to connect to port 22 on
+    H" says only that; the socket error it holds ("Connection refused") says why."""
+    errors = getattr(exc, "errors", None)  # paramiko's NoValidConnectionsError
+    if isinstance(errors, dict) and errors:
+        first = next(iter(errors.values()))
+        return str(getattr(first, "strerror", None) or first)
+    return str(exc) or type(exc).__name__
+
+
 def fingerprint_of(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
@@ -343,7 +353,7 @@ class SSHSession:
             ) from None
         except (OSError, EOFError) as exc:
             client.close()
-            raise SSHError(f"cannot reach {spec}: {exc or type(exc).__name__}") from None
+            raise SSHError(f"cannot reach {spec}: {_connect_error(exc)}") from None
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(self.options.keepalive)
