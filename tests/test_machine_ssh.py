@@ -124,32 +124,17 @@ def test_a_machine_is_known_by_its_own_host_key(
         services.close()
 
 
-def test_a_machine_whose_sshd_stopped_cannot_be_reached(
-    fleet: FleetServer, machines: Machines, tmp_path: Path
-) -> None:
-    services = build_services(settings(fleet, tmp_path, machines.ssh_config))
-    try:
-        api = machine_of(services, APISERVER)
-        gone = machines.by_ip(api.primary_ip)
-        gone.kill()
-        with pytest.raises(ServiceError) as err:
-            services.fleet.unit_output("status", APISERVER, api)
-        assert str(err.value).startswith(
-            f"cannot reach {machines.user}@{api.primary_ip}:{gone.port}: "
-        ), err.value
-        assert str(err.value).endswith(": Connection refused"), err.value
-    finally:
-        services.close()
-
-
-def two_hop_config(tmp_path: Path, sshd: Sshd, machines: Machines) -> Path:
-    """A laptop's SSH config: the first node, then the sandbox's machines."""
+def two_hop_settings(
+    fleet: FleetServer, tmp_path: Path, machines: Machines, sshd: Sshd
+) -> Settings:
+    """``--ssh`` to the suite's sshd with a laptop's SSH config: that first node, then the
+    sandbox's machines."""
     config = tmp_path / "laptop_ssh_config"
     config.write_text(
         f"Host 127.0.0.1\n  User {ME}\n  IdentityFile {sshd.user_key}\n"
         f"  UserKnownHostsFile {sshd.known_hosts}\n" + machines.ssh_config.read_text()
     )
-    return config
+    return settings(fleet, tmp_path, config, ssh=SSHTarget("127.0.0.1", port=sshd.port))
 
 
 def test_status_and_journal_over_two_hops(
@@ -157,10 +142,7 @@ def test_status_and_journal_over_two_hops(
 ) -> None:
     """--ssh to one node (the suite's sshd), then the unit's machine through it; when the
     first node goes, the machines cannot be reached although their sshd still run."""
-    config = two_hop_config(tmp_path, sshd, machines)
-    services = build_services(
-        settings(fleet, tmp_path, config, ssh=SSHTarget("127.0.0.1", port=sshd.port))
-    )  # fmt: skip
+    services = build_services(two_hop_settings(fleet, tmp_path, machines, sshd))
     try:
         assert services.ssh is not None
         api = machine_of(services, APISERVER)
@@ -185,23 +167,29 @@ def test_status_and_journal_over_two_hops(
         services.close()
 
 
-def test_a_stopped_machine_over_two_hops_says_cannot_reach(
-    fleet: FleetServer, machines: Machines, sshd: Sshd, tmp_path: Path
+@pytest.mark.parametrize("hops", [1, 2])
+def test_a_machine_whose_sshd_stopped_cannot_be_reached(
+    hops: int, fleet: FleetServer, machines: Machines, tmp_path: Path, request: Any
 ) -> None:
-    config = two_hop_config(tmp_path, sshd, machines)
+    """Locally, and through ``--ssh`` to another node whose sshd still runs."""
+    sshd: Sshd | None = request.getfixturevalue("sshd") if hops == 2 else None
     services = build_services(
-        settings(fleet, tmp_path, config, ssh=SSHTarget("127.0.0.1", port=sshd.port))
-    )  # fmt: skip
+        two_hop_settings(fleet, tmp_path, machines, sshd)
+        if sshd
+        else settings(fleet, tmp_path, machines.ssh_config)
+    )
     try:
         api = machine_of(services, APISERVER)
         gone = machines.by_ip(api.primary_ip)
         gone.kill()
         with pytest.raises(ServiceError) as err:
             services.fleet.unit_output("status", APISERVER, api)
-        assert str(err.value).startswith(
-            f"cannot reach {machines.user}@{api.primary_ip}:{gone.port} through "
-            f"127.0.0.1:{sshd.port}: "
-        ), err.value
+        through = f" through 127.0.0.1:{sshd.port}" if sshd else ""
+        said = str(err.value)
+        assert said.startswith(
+            f"cannot reach {machines.user}@{api.primary_ip}:{gone.port}{through}: "
+        )
+        assert said.endswith("Connect failed')" if sshd else ": Connection refused"), said
     finally:
         services.close()
 
