@@ -191,9 +191,9 @@ def start_machines(
     config = root / "ssh_config"
     config.write_text(ssh_config(sshds, user, identity, known_hosts))
     if moved:
-        why = "we are not root" if os.geteuid() else "something listens there (a system sshd?)"
+        reason = "we are not root" if os.geteuid() else "another sshd or sandbox listens there"
         notes.append(
-            f"port 22 of the machines' addresses cannot be bound ({why}): their sshd listen "
+            f"port 22 of the machines' addresses cannot be bound ({reason}): their sshd listen "
             f"on {', '.join(moved)} instead, as {config} says"
         )
     return Machines(root, tuple(sshds), config, shared, user, tuple(notes))
