@@ -21,6 +21,7 @@ from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.client import FleetClient
 from kubeha_tui.fleet.models import Machine
 from kubeha_tui.sandbox import launcher
+from kubeha_tui.sandbox import sshd as sshd_module
 from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.machines import Machines, start_machines
 from kubeha_tui.sandbox.procs import processes_mentioning
@@ -290,3 +291,31 @@ def test_the_launcher_starts_and_stops_the_machines(tmp_path: Path) -> None:
         launcher.down(root)
     assert processes_mentioning(str(root / "machines")) == []
     assert all(not Path(p).exists() for p in state.paths)
+
+
+@pytest.mark.ceph
+def test_a_sandbox_whose_machines_sshd_cannot_start_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sshd_module, "SSHD", str(tmp_path / "no-sshd"))
+    root = tmp_path / "sandbox"
+    state = launcher.up(root, attached=True, machine_port=None)
+    try:
+        assert "KUBEHA_SSH_CONFIG" not in state.env and "KUBECONFIG" in state.env
+        said = "the fleet machines answer no SSH, their sshd did not start: "
+        assert any(n.startswith(said) for n in state.notes), state.notes
+        assert f"kubeha-tui sandbox: {said}" in capsys.readouterr().err
+        # Nothing of ours answers there (another sandbox's sshd may: its key is unknown).
+        empty = tmp_path / "empty"
+        empty.write_text("")
+        alone = Settings(ssh_config=str(empty), known_hosts=str(empty))
+        services = build_services(with_env(alone, state.env))
+        try:
+            api = machine_of(services, APISERVER)
+            with pytest.raises(ServiceError, match=f"cannot reach core@{api.primary_ip}:22: |"
+                               f"host {api.primary_ip} is not in {empty}"):  # fmt: skip
+                services.fleet.unit_output("status", APISERVER, api)
+        finally:
+            services.close()
+    finally:
+        launcher.down(root)

@@ -14,6 +14,7 @@ import json
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -123,14 +124,18 @@ def up(root: Path, *, attached: bool, machine_port: int | None = 22) -> SandboxS
         record, fleet_env, fleet_url = start_fleet(root, attached=attached)
         records.append(record)
         env.update(fleet_env)
-        machines = start_machines(
-            root / "machines", root / "fleet.sock", fleet_url, attached=attached, port=machine_port
-        )
-        records += machines.records
-        if not machines.shared.is_relative_to(root):
-            paths.append(str(machines.shared))
-        env.update(machines.env())
-        notes += machines.notes
+        try:
+            machines = start_machines(root / "machines", root / "fleet.sock", fleet_url,
+                                      attached=attached, port=machine_port)  # fmt: skip
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            # The rest of the sandbox is still worth having: only status and journal fail.
+            notes.append(f"the fleet machines answer no SSH, their sshd did not start: {exc}")
+        else:
+            records += machines.records
+            if not machines.shared.is_relative_to(root):
+                paths.append(str(machines.shared))
+            env.update(machines.env())
+            notes += machines.notes
         ceph = CephSandbox(root / "ceph", attached=attached)
         try:
             ceph.start()
