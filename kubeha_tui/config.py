@@ -128,6 +128,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
     ),
     Option(
+        "ssh_config",
+        "OpenSSH client config read for every host, instead of ~/.ssh/config",
+        "KUBEHA_SSH_CONFIG",
+        parse=_expand,
+        metavar="FILE",
+    ),
+    Option(
         "accept_new_host_key",
         "record an unknown SSH host key (a changed key is never accepted)",
         is_flag=True,
@@ -184,6 +191,7 @@ class Settings:
     ssh: SSHTarget | None = None
     identity: str | None = None
     known_hosts: str | None = None
+    ssh_config: str | None = None
     accept_new_host_key: bool = False
     fleet_endpoint: str = DEFAULT_FLEET_ENDPOINT
     kubeconfig: str | None = None

@@ -148,6 +148,7 @@ def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:
         identity=settings.identity,
         known_hosts=settings.known_hosts,
         accept_new_host_key=settings.accept_new_host_key,
+        ssh_config=Path(settings.ssh_config) if settings.ssh_config else None,
     )
 
 
@@ -156,8 +157,9 @@ def build_services(settings: Settings, on_ssh_state: StateCallback | None = None
     ssh = None
     if settings.ssh:
         ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
-    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22).
-    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost", "core"))
+    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22);
+    # without --ssh the SSH config may name the user, else it is core.
+    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost"))
     kube = KubeService(KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh))
     return Services(
         ssh=ssh,

@@ -1,7 +1,8 @@
 """SSH to a stack node with paramiko: host-key checks, channels and reconnects.
 
-- Hosts resolve through ``~/.ssh/config`` (Host, HostName, User, Port,
-  IdentityFile, ProxyJump, also ``ssh://user@host:port`` hops); keys come from
+- Hosts resolve through ``~/.ssh/config`` or ``--ssh-config`` (Host, HostName, User,
+  Port, IdentityFile, UserKnownHostsFile, ProxyJump, also ``ssh://user@host:port``
+  hops); keys come from
   ``--identity``, that config, the agent (``SSH_AUTH_SOCK``) or the default key
   files. A failed login says which keys and agent were tried.
 - Host keys are checked against known_hosts as OpenSSH does (known_hosts.py):
@@ -86,6 +87,7 @@ class HostSpec:
     user: str
     identity_files: tuple[str, ...] = ()
     proxy_jump: tuple[str, ...] = ()
+    known_hosts: str | None = None  # UserKnownHostsFile's first file
 
     def __str__(self) -> str:
         return f"{self.user}@{self.hostname}:{self.port}"
@@ -99,6 +101,7 @@ def resolve_host(target: SSHTarget, ssh_config: Path | None = None) -> HostSpec:
     cfg = paramiko.SSHConfig.from_path(str(path)) if path.exists() else paramiko.SSHConfig()
     found = cfg.lookup(target.host)
     jump = found.get("proxyjump", "")
+    known = found.get("userknownhostsfile", "").split()
     return HostSpec(
         alias=target.host,
         hostname=found.get("hostname", target.host),
@@ -108,6 +111,7 @@ def resolve_host(target: SSHTarget, ssh_config: Path | None = None) -> HostSpec:
         proxy_jump=tuple(
             h.strip() for h in jump.split(",") if h.strip() and jump.lower() != "none"
         ),
+        known_hosts=os.path.expanduser(known[0]) if known else None,
     )
 
 
@@ -125,6 +129,12 @@ class SSHOptions:
     @property
     def known_hosts_path(self) -> Path:
         return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
+
+    def known_hosts_for(self, spec: HostSpec) -> Path:
+        """``--known-hosts``, else the host's UserKnownHostsFile, else ~/.ssh/known_hosts."""
+        if self.known_hosts is None and spec.known_hosts:
+            return Path(spec.known_hosts)
+        return self.known_hosts_path
 
 
 class HostKeyRevoked(SSHError):
@@ -181,6 +191,16 @@ class _HostKeyPolicy:
             out.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         self.verified = True
         log.warning("recorded new host key for %s (%s) in %s", hostname, fp, self.path)
+
+
+def _connect_error(exc: BaseException) -> str:
+    """Why a connection failed: paramiko's "[Errno None] Unable to connect to port 22 on
+    H" says only that; the socket error it holds ("Connection refused") says why."""
+    errors = getattr(exc, "errors", None)  # paramiko's NoValidConnectionsError
+    if isinstance(errors, dict) and errors:
+        first = next(iter(errors.values()))
+        return str(getattr(first, "strerror", None) or first)
+    return str(exc) or type(exc).__name__
 
 
 def fingerprint_of(blob: bytes) -> str:
@@ -295,7 +315,7 @@ class SSHSession:
 
         opts = self.options
         client = paramiko.SSHClient()
-        path = opts.known_hosts_path
+        path = opts.known_hosts_for(spec)
         policy = _HostKeyPolicy(path, opts.accept_new_host_key)
         client.set_missing_host_key_policy(policy)  # type: ignore[arg-type]  # duck-typed; no keys loaded: the policy sees all
         name = known_hosts_name(spec.hostname, spec.port)
@@ -333,7 +353,7 @@ class SSHSession:
             ) from None
         except (OSError, EOFError) as exc:
             client.close()
-            raise SSHError(f"cannot reach {spec}: {exc or type(exc).__name__}") from None
+            raise SSHError(f"cannot reach {spec}: {_connect_error(exc)}") from None
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(self.options.keepalive)
@@ -345,7 +365,13 @@ class SSHSession:
         sock: paramiko.Channel | None = None
         self._pending_jumps = []
         if self.via is not None:
-            return self._open(spec, self.via.direct_tcpip(spec.hostname, spec.port))
+            try:
+                chan = self.via.direct_tcpip(spec.hostname, spec.port)
+            except SSHError as exc:
+                raise SSHError(
+                    f"cannot reach {spec} through {self.via.options.target}: {exc}"
+                ) from None
+            return self._open(spec, chan)
         try:
             hops = [resolve_host(parse_jump(h), self.options.ssh_config) for h in spec.proxy_jump]
             for hop in [*hops, spec]:

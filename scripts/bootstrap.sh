@@ -33,6 +33,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The sandbox's fleet machines (kubeha_tui/sandbox/machines.py) take SSH logins as
+# `core`, as stack nodes do. A system account, made only when absent: no password
+# (`*`: keys only; a `!` lock would make sshd without PAM refuse keys too), shell
+# /bin/sh (sessions run commands), home /home/core.
+if ! getent passwd core >/dev/null; then
+  echo "bootstrap: adding the system user core (no password, key logins only) for the sandbox's machines"
+  "${sudo_cmd[@]}" useradd --system --user-group --create-home --home-dir /home/core \
+    --shell /bin/sh --comment "kubeha-tui sandbox machines" core
+  "${sudo_cmd[@]}" usermod -p '*' core
+fi
+
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")'; then
   echo "bootstrap: creating $VENV from /usr/bin/python3"
   rm -rf "$VENV"

@@ -21,7 +21,8 @@ def _private_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the developer's own config, state or SSH agent."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    for var in ("SSH_AUTH_SOCK", "KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL"):
+    for var in ("SSH_AUTH_SOCK", "KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL",
+                "KUBEHA_SSH_CONFIG"):  # fmt: skip
         monkeypatch.delenv(var, raising=False)
 
 

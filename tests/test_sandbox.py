@@ -55,6 +55,7 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
             "FLEETCTL_ENDPOINT": f"unix://{root}/fleet.sock",
             "CEPH_CONF": str(root / "ceph/ceph.conf"),
             "KUBECONFIG": str(root / "kubeconfig"),
+            "KUBEHA_SSH_CONFIG": str(root / "machines/ssh_config"),
         }
         assert "CEPH_CONF=" in up.stdout and "export CEPH_CONF;" in up.stdout
 
@@ -64,7 +65,8 @@ def test_up_prints_env_then_down_stops_only_its_own(tmp_path: Path) -> None:
         service.close()
         assert len(FleetClient(env["FLEETCTL_ENDPOINT"]).snapshot().states) == 10
         ours = [p for p, cmd in processes_mentioning(str(root)) if p != decoy.pid]
-        assert len(ours) == 7  # fleet, mon, mgr, three OSDs, kube, outliving the `up` command
+        # fleet, three machines' sshd, mon, mgr, three OSDs, kube, outliving the `up` command
+        assert len(ours) == 10
         kube = KubeClient(kubeconfig=env["KUBECONFIG"])
         assert kube.info().git_version == "v1.31.4"
         secret = kube.request("GET", "/api/v1/namespaces/ceph/secrets/ceph-conf-combined")

@@ -133,7 +133,7 @@ class MachineShell:
 
     template: SSHOptions  # user, keys and known_hosts for the machines; the host is replaced
     via: SSHSession | None = None
-    port: int = 22
+    port: int | None = None  # None: the SSH config's Port for the machine, else 22
     local_id: str = field(default_factory=local_machine_id)
     _sessions: dict[str, SSHSession] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -2,8 +2,11 @@
 answered from the sandbox fleet server's state for that machine (what its systemd
 would say), so the commands ``fleetctl status|journal`` run over SSH have answers.
 
-The machine is ``SANDBOX_MACHINE_ID``; fleet is the unix socket ``SANDBOX_FLEET_SOCKET``.
-Exit codes follow systemctl: 0 active, 3 not active, 4 no such unit.
+The machine is ``SANDBOX_MACHINE_ID`` (``SANDBOX_MACHINE_IP`` names it in the journal);
+fleet is ``SANDBOX_FLEET_URL`` (``http://HOST:PORT``) or the unix socket
+``SANDBOX_FLEET_SOCKET``. Exit codes follow systemctl: 0 active, 3 not active, 4 no such
+unit. It needs only the standard library: it runs as a script, by whichever account the
+session logs in as (``core`` on the machines), without the project on its path.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -29,8 +33,15 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+def _connection() -> http.client.HTTPConnection:
+    url = urlsplit(os.environ.get("SANDBOX_FLEET_URL", ""))
+    if url.hostname:
+        return http.client.HTTPConnection(url.hostname, url.port or 80, timeout=5)
+    return _UnixConnection(os.environ.get("SANDBOX_FLEET_SOCKET", "/var/run/fleet.sock"))
+
+
 def _get(path: str) -> Any:
-    conn = _UnixConnection(os.environ.get("SANDBOX_FLEET_SOCKET", "/var/run/fleet.sock"))
+    conn = _connection()
     try:
         conn.request("GET", path)
         reply = conn.getresponse()
@@ -117,13 +128,16 @@ def main(argv: list[str]) -> int:
 
 
 def install(bin_dir: Path) -> None:
-    """``systemctl`` and ``journalctl`` scripts in ``bin_dir`` that run this shim."""
+    """``systemctl`` and ``journalctl`` scripts in ``bin_dir`` that run a copy of this shim
+    there with the system's Python (the venv may be unreadable by the session's user)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "systemd_shim.py"
+    shutil.copyfile(__file__, shim)
+    shim.chmod(0o644)
+    python = os.path.realpath(sys.executable)
     for prog in ("systemctl", "journalctl"):
         script = bin_dir / prog
-        script.write_text(
-            f'#!/bin/sh\nexec {sys.executable} -m kubeha_tui.sandbox.systemd_shim {prog} "$@"\n'
-        )
+        script.write_text(f'#!/bin/sh\nexec {python} -I {shim} {prog} "$@"\n')
         script.chmod(0o755)
 
 
