@@ -5,6 +5,7 @@ out through the screen on the real Ceph. The destructive lost-node case runs las
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -224,8 +225,11 @@ async def test_lost_node_found_and_its_osds_removed_through_the_doctor_screen(
     sandbox: launcher.SandboxState,
 ) -> None:
     """Last: it removes an OSD of the module's own Ceph cluster for good."""
+    ip, port = "127.0.1.2", machine_port(sandbox, "127.0.1.2")
+    assert answers_ssh(ip, port)
     scenarios.break_scenario(sandbox.root, "lost-node")
     staged = json.loads((sandbox.root / scenarios.STAGED).read_text())["lost-node"]
+    assert not answers_ssh(ip, port)  # the dead machine answers no SSH either
     host, osd = staged["host"], int(staged["osd"])
     lost = wait_for(lambda: [f for f in findings(sandbox) if f.code == "ceph.host-lost"], 30)[0]
     assert lost.object == f"host {host}" and f"osd.{osd}" in lost.problem
@@ -255,3 +259,16 @@ async def test_lost_node_found_and_its_osds_removed_through_the_doctor_screen(
     finally:
         ceph.close()
         scenarios.heal(sandbox.root)
+    wait_for(lambda: answers_ssh(ip, port), 10, what="the healed machine's sshd")
+
+
+def machine_port(state: launcher.SandboxState, ip: str) -> int:
+    """The machine's SSH port, as the sandbox's ssh_config tells clients."""
+    text = (state.root / "machines" / "ssh_config").read_text()
+    return int(text.split(f"Host {ip}\n")[1].split("\n")[0].split()[1])
+
+
+def answers_ssh(ip: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex((ip, port)) == 0 and s.recv(4).startswith(b"SSH-")

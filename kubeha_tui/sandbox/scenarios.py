@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from kubeha_tui.sandbox.launcher import STATE_FILE, read_state
-from kubeha_tui.sandbox.procs import ProcRecord, is_running, spawn
+from kubeha_tui.sandbox.procs import ProcRecord, is_running, proc_start_time, spawn, stop
+from kubeha_tui.sandbox.sshd import SSHD, descendants
 
 SCENARIOS = {
     "lost-node": "a machine and its OSDs die (its fleet heartbeat stops, its OSD daemon is killed, its node goes NotReady)",
@@ -403,6 +404,7 @@ def break_lost_node(sb: Sandbox, ip: str = LOST_IP) -> dict[str, Any]:
         if record is not None and is_running(record):
             os.kill(record.pid, signal.SIGKILL)
         sb.mon(cluster, {"prefix": "osd down", "ids": [str(osd)]})
+    sshd_name = stop_machine_sshd(sb, ip)
     _fleet_fault(sb, gone=[mid])
     wait_for(
         f"fleet to lose machine {ip}", lambda: all(m.get("id") != mid for m in sb.fleet_machines())
@@ -414,7 +416,34 @@ def break_lost_node(sb: Sandbox, ip: str = LOST_IP) -> dict[str, Any]:
         "osd": osd,
         "host": pod,
         "from_host": host_of.get(osd, socket.gethostname()),
+        "sshd": sshd_name,
     }
+
+
+def _sshd_record(sb: Sandbox, ip: str) -> ProcRecord | None:
+    """The machine's sshd, recorded as ``sshd ADDRESS`` or ``sshd [ADDRESS]:PORT``."""
+    for record in sb.records():
+        name = record.name.removeprefix("sshd ")
+        if name != record.name and name.removeprefix("[").partition("]")[0] == ip:
+            return record
+    return None
+
+
+def stop_machine_sshd(sb: Sandbox, ip: str) -> str | None:
+    """The dead machine answers no SSH either: its sshd and its sessions are killed."""
+    record = _sshd_record(sb, ip)
+    if record is None or not is_running(record):
+        return None
+    pids = [record.pid, *descendants(record.pid)]
+    stop([ProcRecord("sshd", p, proc_start_time(p) or -1) for p in pids], timeout=5)
+    return record.name
+
+
+def start_machine_sshd(sb: Sandbox, ip: str, name: str) -> None:
+    home = sb.root / "machines" / ip
+    argv = [SSHD, "-D", "-e", "-f", str(home / "sshd_config")]
+    _, record = spawn(name, argv, home / "sshd.log", attached=False)
+    sb.add_record(record)
 
 
 def heal_lost_node(sb: Sandbox, staged: dict[str, Any]) -> list[str]:
@@ -449,6 +478,8 @@ def heal_lost_node(sb: Sandbox, staged: dict[str, Any]) -> list[str]:
         ):
             sb.mon(cluster, {"prefix": "osd crush remove", "name": host})
     sb.kube("DELETE", f"/api/v1/namespaces/ceph/pods/{host}", ok=(404,))
+    if staged.get("sshd"):
+        start_machine_sshd(sb, staged["ip"], staged["sshd"])
     return notes
 
 
