@@ -7,6 +7,7 @@ resourceVersion conflicts) as clients do.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import ipaddress
 import itertools
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import objects
+import yaml
+
+from . import managed, objects, openapi
 from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
@@ -97,6 +100,8 @@ class KubeAPI:
             str(ip) for ip in itertools.islice(ipaddress.ip_network("10.3.0.0/16").hosts(), 0, None)
         )
         self._lock = threading.RLock()  # read-modify-write sequences
+        defs = openapi.definitions(pose.schemas) if pose.schemas else None
+        self.schemas = managed.Schemas(defs) if defs and pose.managed_fields else None
 
     # -- lookups ---------------------------------------------------------------
 
@@ -151,7 +156,9 @@ class KubeAPI:
 
     # -- writes ----------------------------------------------------------------
 
-    def create(self, ref: Ref, body: Obj, dry_run: bool = False) -> Obj:
+    def create(
+        self, ref: Ref, body: Obj, dry_run: bool = False, write: managed.Write | None = None
+    ) -> Obj:
         res, group, ns = ref.res, ref.group, ref.namespace
         obj = self._decode(res, group, body)
         meta = obj["metadata"]
@@ -202,11 +209,14 @@ class KubeAPI:
             self._defaults(res, group, obj)
             objects.validate(res.plural, group, res.kind, obj)
             self._allocate(res, obj, None)
+            self._manage(ref, None, obj, write)
             if dry_run:
                 return obj
             return self.store.put(res.plural, obj, "ADDED")
 
-    def replace(self, ref: Ref, body: Obj, dry_run: bool = False) -> Obj:
+    def replace(
+        self, ref: Ref, body: Obj, dry_run: bool = False, write: managed.Write | None = None
+    ) -> Obj:
         res, group, name, sub = ref.res, ref.group, ref.name, ref.sub
         obj = self._decode(res, group, body)
         if obj["metadata"].get("name", name) != name:
@@ -240,32 +250,164 @@ class KubeAPI:
                     new["metadata"]["generation"] += 1
                 objects.validate(res.plural, group, res.kind, new)
                 self._allocate(res, new, current)
+            self._manage(ref, current, new, write)
             new["metadata"].pop("resourceVersion", None)
             if dry_run:
                 return new
             return self.store.put(res.plural, new, "MODIFIED")
 
-    def patch(self, ref: Ref, content_type: str, body: bytes, dry_run: bool = False) -> Obj:
-        res, group = ref.res, ref.group
-        patcher = objects.PATCHERS.get(content_type.split(";", maxsplit=1)[0].strip())
+    def patch(
+        self,
+        ref: Ref,
+        content_type: str,
+        body: bytes,
+        dry_run: bool = False,
+        write: managed.Write | None = None,
+        *,
+        validation: str = "Ignore",
+        warnings: builtins.list[str] | None = None,
+    ) -> Obj:
+        """A JSON, merge or strategic merge patch; the patched object is decoded with the
+        schema as the apiserver decodes it (wrong types refused, unknown fields pruned, or
+        refused under ``validation`` Strict)."""
+        ctype = content_type.split(";", maxsplit=1)[0].strip()
+        patcher = objects.PATCHERS.get(ctype)
         if patcher is None:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: {', '.join(objects.PATCHERS)}",
-            )
+            raise unsupported_patch(self.schemas is not None)
         try:
             patch = json.loads(body or b"{}")
         except ValueError as exc:
             raise ApiError(400, "BadRequest", f"error decoding patch: {exc}") from None
         with self._lock:
-            current = self.present(self.get(ref), Ref(res, group, ""))
+            current = self.present(self.get(ref), ref)
             patched = patcher(current, patch)
+            if isinstance(patched, dict):
+                patched = self._patch_decoded(
+                    ref, ctype, patch, patched, validation=validation, warnings=warnings
+                )
             patched.setdefault("metadata", {}).pop("resourceVersion", None)
             if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
                 patched["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
-            return self.replace(ref, patched, dry_run)
+            return self.replace(ref, patched, dry_run, write)
+
+    def _patch_decoded(
+        self, ref: Ref, ctype: str, patch: Any, patched: Obj, *, validation: str,
+        warnings: builtins.list[str] | None,
+    ) -> Obj:  # fmt: skip
+        schemas = self.pose.schemas
+        name = schemas and openapi.definition_for(schemas, ref.group, ref.version, ref.res.kind)
+        defs = openapi.definitions(schemas) if name else None
+        if not name or defs is None:
+            return patched
+        strategic = ctype == "application/strategic-merge-patch+json"
+        # what the apiserver quotes: the patch (strategic) or the patched object
+        quoted = go_value(patch) if strategic else json.dumps(patched, separators=(",", ":"))
+        try:
+            decoded = openapi.decode(defs, name, patched)
+        except openapi.TypeMismatch as exc:
+            raise invalid_patch(quoted, exc.unstructured() if strategic else str(exc)) from None
+        unknown = [f'unknown field "{u}"' for u in decoded.unknown]
+        if unknown and validation == "Strict":
+            raise invalid_patch(quoted, f"strict decoding error: {', '.join(unknown)}")
+        if validation == "Warn" and warnings is not None:
+            warnings += unknown
+        return decoded.obj
+
+    def apply(
+        self, ref: Ref, body: bytes, write: managed.Write, dry_run: bool = False,
+        validation: str = "Strict",
+    ) -> tuple[Obj, bool]:  # fmt: skip
+        """Server-side apply (``application/apply-patch+yaml``): the object and whether the
+        apply created it."""
+        root = self._root(ref)
+        if self.schemas is None or root is None:
+            raise unsupported_patch(self.schemas is not None)
+        if not write.manager or write.manager == "unknown":
+            raise ApiError(
+                422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                "value: is required for apply patch",
+            )  # fmt: skip
+        config = self._decode(ref.res, ref.group, self._apply_config(ref, body, validation))
+        config = {"apiVersion": api_version(ref.group, ref.version), "kind": ref.res.kind, **config}
+        config["metadata"].setdefault("name", ref.name)
+        if config["metadata"]["name"] != ref.name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        schemas = self.schemas
+        paths = managed.owned(config, schemas, root, marks=False, status=False)
+        with self._lock:
+            stored = self.store.get(ref.res.plural, (ref.namespace, ref.name))
+            if stored is None:
+                config["metadata"]["managedFields"] = managed.applied([], write, paths, [])
+                return self.create(ref, config, dry_run), True
+            entries = managed.entries_of(stored)
+            current = self.present(stored, ref)
+            found = managed.conflicts(entries, write, paths, current, config)
+            if found and not write.force:
+                raise managed.conflict_error(found)
+            base = copy.deepcopy(current)
+            for path in managed.released(entries, write, paths):
+                managed.remove_at(base, path)
+            merged = schemas.merge(root, base, config)
+            merged["metadata"]["managedFields"] = managed.applied(entries, write, paths, found)
+            merged["metadata"].pop("resourceVersion", None)
+            if config["metadata"].get("resourceVersion"):
+                merged["metadata"]["resourceVersion"] = config["metadata"]["resourceVersion"]
+            return self.replace(ref, merged, dry_run), False
+
+    def _apply_config(self, ref: Ref, body: bytes, validation: str) -> Any:
+        """The configuration of an apply, typed with the schema (unknown fields refused
+        under Strict, as the apiserver's typed patch object is)."""
+        try:
+            config = yaml.safe_load(body or b"{}")
+        except yaml.YAMLError as exc:
+            raise ApiError(400, "BadRequest", f"error decoding YAML: {exc}") from None
+        if not isinstance(config, dict):
+            raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
+        name = openapi.definition_for(self.pose.schemas, ref.group, ref.version, ref.res.kind)
+        defs = openapi.definitions(self.pose.schemas)
+        if not name or defs is None:
+            return config
+        where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+        failed = (
+            f"failed to create typed patch object ({where}; "
+            f"{api_version(ref.group, ref.version)}, Kind={ref.res.kind})"
+        )
+        try:
+            decoded = openapi.decode(defs, name, config)
+        except openapi.TypeMismatch as exc:
+            raise ApiError(400, "BadRequest", f"{failed}: {exc}") from None
+        if decoded.unknown and validation == "Strict":
+            fields = ", ".join(f".{u}: field not declared in schema" for u in decoded.unknown)
+            raise ApiError(400, "BadRequest", f"{failed}: {fields}")
+        return decoded.obj
+
+    def _root(self, ref: Ref) -> Obj | None:
+        """The schema of the kind a request names (None without managed fields)."""
+        if self.schemas is None:
+            return None
+        name = openapi.definition_for(self.pose.schemas, ref.group, ref.version, ref.res.kind)
+        return self.schemas.defs.get(name) if name else None
+
+    def _manage(self, ref: Ref, old: Obj | None, new: Obj, write: managed.Write | None) -> None:
+        """managedFields after a client's Update (``write``); internal writes (None) keep
+        what the object carries."""
+        if write is None:
+            return
+        root = self._root(ref)
+        meta = new["metadata"]
+        meta.pop("managedFields", None)
+        if root is None or self.schemas is None:
+            return
+        schemas = self.schemas
+
+        def sets(obj: Obj, marks: bool, status: bool) -> set[managed.Path]:
+            return managed.owned(obj, schemas, root, marks=marks, status=status)
+
+        entries = managed.updated(managed.entries_of(old), write, old, new, sets)
+        if entries:
+            meta["managedFields"] = entries
 
     def delete(self, ref: Ref, body: Obj | None) -> Obj:
         res, group, ns, name = ref.res, ref.group, ref.namespace, ref.name
@@ -528,6 +670,42 @@ def _pod_defaults(spec: Obj) -> None:
         c.setdefault("resources", {})
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
+
+
+def unsupported_patch(apply: bool) -> ApiError:
+    accepted = [*objects.PATCHERS, *([managed.APPLY_PATCH] if apply else [])]
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(accepted)}",
+    )
+
+
+def invalid_patch(quoted: str, why: str) -> ApiError:
+    """422 as the apiserver refuses a patch whose result does not decode: no kind, no name,
+    one cause on the field ``patch``."""
+    shown = json.dumps(quoted)
+    message = f"Invalid value: {shown}: {why}"
+    return ApiError(
+        422,
+        "Invalid",
+        f' "" is invalid: patch: {message}',
+        {"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]},
+    )
+
+
+def go_value(value: Any) -> str:
+    """A decoded JSON value as Go's ``%+v`` prints it (``map[spec:map[replicas:2]]``)."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def body_object(raw: bytes) -> Any:

@@ -56,6 +56,7 @@ class Pose:
     bookmarks: bool  # allowWatchBookmarks (1.15+)
     in_tree_rbd: bool  # the rbd volume type (removed in 1.31)
     schemas: str = ""  # the kubernetes-validate schema set of this version ("": none shipped)
+    managed_fields: bool = False  # managedFields and server-side apply (1.18+)
 
     @property
     def major_minor(self) -> tuple[str, str]:
@@ -82,6 +83,7 @@ POSES = {
         bookmarks=True,
         in_tree_rbd=False,
         schemas="v1.31.0",
+        managed_fields=True,
     ),
     "1.5": Pose(
         "v1.5.1",

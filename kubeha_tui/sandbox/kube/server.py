@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import exec as pod_exec
-from . import openapi, openapi_v2, protobuf
+from . import managed, openapi, openapi_v2, protobuf
 from .api import KubeAPI, Ref, body_object
-from .resources import group_doc, resource_list
+from .resources import api_version, group_doc, resource_list
 from .store import ApiError
 from .views import LOG_EVERY, log_lines, table
 
@@ -191,7 +191,7 @@ class Router:
         if t.sub == "log":
             return self.logs(t, query)
         if t.sub == "scale":
-            return self.scale(method, t, body)
+            return self.scale(method, t, body, headers)
         if method == "GET" and not t.name:
             if _is_watch(query):
                 as_table = _wants_table(headers) and api.pose.chunking
@@ -224,17 +224,27 @@ class Router:
         warnings: list[str] = []
         if method in ("POST", "PUT") and not t.sub:
             body = self.checked(t, query, body, warnings)
-        said = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
+        write = managed.Write(
+            managed.manager_from(query.get("fieldManager", ""), headers.get("User-Agent") or ""),
+            api_version(t.group, t.version),
+            subresource=t.sub,
+            force=query.get("force") == "true",
+        )
         if method == "POST" and not t.name:
-            created = api.create(t, body_object(body), dry)
-            return Reply(201, api.present(created, t), headers=said)
+            created = api.create(t, body_object(body), dry, write)
+            return Reply(201, api.present(created, t), headers=_warning(warnings))
         if method == "PUT" and t.name:
-            new = api.replace(t, body_object(body), dry)
-            return Reply(doc=api.present(new, t), headers=said)
+            new = api.replace(t, body_object(body), dry, write)
+            return Reply(doc=api.present(new, t), headers=_warning(warnings))
         if method == "PATCH" and t.name:
-            ctype = headers.get("Content-Type") or ""
-            new = api.patch(t, ctype, body, dry)
-            return Reply(doc=api.present(new, t))
+            ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+            validation = query.get("fieldValidation", "Warn")
+            if ctype == managed.APPLY_PATCH:
+                write.operation = "Apply"
+                applied, fresh = api.apply(t, body, write, dry, validation)
+                return Reply(201 if fresh else 200, api.present(applied, t))
+            new = api.patch(t, ctype, body, dry, write, validation=validation, warnings=warnings)
+            return Reply(doc=api.present(new, t), headers=_warning(warnings))
         if method == "DELETE" and t.name and not t.sub:
             gone = api.delete(t, body_object(body))
             return Reply(doc=api.present(gone, t))
@@ -314,7 +324,7 @@ class Router:
                 400, "BadRequest", f"{cannot}: strict decoding error: {', '.join(unknown)}"
             )
         if mode == "Warn":
-            warnings += [u.replace('"', '\\"') for u in unknown]
+            warnings += unknown
         return json.dumps(decoded.obj).encode()
 
     def watch_stream(
@@ -392,7 +402,7 @@ class Router:
 
         return Reply(stream=follow(), content_type="text/plain")
 
-    def scale(self, method: str, t: Ref, body: bytes) -> Reply:
+    def scale(self, method: str, t: Ref, body: bytes, headers: Any) -> Reply:
         api = self.api
         whole = dataclasses.replace(t, sub="")
         obj = api.get(whole)
@@ -406,7 +416,11 @@ class Router:
                     f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0',
                 )
             patch = json.dumps({"spec": {"replicas": replicas}}).encode()
-            obj = api.patch(whole, "application/merge-patch+json", patch)
+            agent = headers.get("User-Agent") or ""
+            write = managed.Write(
+                managed.manager_from("", agent), "autoscaling/v1", subresource="scale"
+            )
+            obj = api.patch(whole, "application/merge-patch+json", patch, write=write)
         elif method != "GET":
             raise ApiError(
                 405,
@@ -452,6 +466,15 @@ def decodable(headers: Any, body: bytes) -> bytes:
         f"the body of the request was in an unknown format - accepted media types include: "
         f"{', '.join(DECODABLE)}",
     )
+
+
+def _warning(warnings: list[str]) -> dict[str, str]:
+    """The Warning header of an answer (RFC 7234 style, as the apiserver sends it)."""
+    if not warnings:
+        return {}
+    return {
+        "Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"' for w in warnings)
+    }
 
 
 def _is_watch(query: dict[str, str]) -> bool:
