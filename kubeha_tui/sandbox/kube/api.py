@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from . import managed, objects, openapi
+from . import managed, objects, openapi, policy
 from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
@@ -31,6 +31,7 @@ NAMESPACE_RESOURCE = "namespaces"
 # Kinds whose create strategy resets the status a client sent (`status: {}` included).
 FRESH_STATUS = {
     "pods", "deployments", "replicasets", "services", "namespaces", "persistentvolumeclaims",
+    "poddisruptionbudgets",
 }  # fmt: skip
 # Fields a 1.5 apiserver never returns (added later: 1.6 schedulerName, 1.7
 # terminationMessagePolicy, 1.16 podIPs and started, 1.20 clusterIPs and ipFamilies), and
@@ -438,6 +439,23 @@ class KubeAPI:
                     return graceful
             return self.store.remove(res.plural, (ns, name))
 
+    def evict(self, ref: Ref, body: Obj | None) -> Obj:
+        """POST pods/NAME/eviction: the pod deleted, unless its disruption budget says no
+        (429, see policy.py)."""
+        pod_ref = Ref(ref.res, ref.group, ref.version, ref.namespace, ref.name)
+        eviction = body if isinstance(body, dict) else {}
+        named = (eviction.get("metadata") or {}).get("name")
+        if named and named != ref.name:
+            raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
+        with self._lock:
+            pod = self.get(pod_ref)
+            budgets = self.store.items(policy.PDB, ref.namespace)
+            charged = policy.check_eviction(pod, budgets)
+            if charged is not None:
+                self.store.put(policy.PDB, charged, "MODIFIED")
+            self.delete(pod_ref, eviction.get("deleteOptions"))
+        return dict(policy.SUCCESS)
+
     def _graceful(self, pod: Obj, options: Obj) -> Obj | None:
         """A scheduled pod is first marked (deletionTimestamp = now + grace, Terminating)
         and goes when its kubelet is done (the controller); None: remove it now."""
@@ -574,6 +592,10 @@ class KubeAPI:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         elif res.plural == "secrets":
             obj.setdefault("type", "Opaque")
+        elif res.plural == policy.PDB:
+            obj["metadata"].setdefault("generation", 1)
+            obj.setdefault("status", {"disruptionsAllowed": 0, "currentHealthy": 0,
+                                      "desiredHealthy": 0, "expectedPods": 0})  # fmt: skip
         elif res.plural == "persistentvolumeclaims":
             obj.setdefault("status", {"phase": "Pending"})
 

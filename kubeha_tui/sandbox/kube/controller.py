@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from . import policy
 from .api import KubeAPI
 from .objects import selector_matches
 from .resources import api_version
@@ -97,6 +98,16 @@ class Controller:
                 self.pod(pod)
         for svc in self.store.items("services"):
             self.endpoints(svc)
+        for budget in self.store.items(policy.PDB):
+            self.disruption_budget(budget)
+
+    def disruption_budget(self, budget: Obj) -> None:
+        ns = budget["metadata"].get("namespace", "")
+        pods = policy.covering_pods(budget, self.store.items("pods", ns))
+        new = copy.deepcopy(budget)
+        # evicted pods are terminating at once, so disruptedPods has nothing left to guard
+        new["status"] = policy.budget_status(budget, pods, _ready)
+        self.write(policy.PDB, new)
 
     # -- helpers -------------------------------------------------------------------
 

@@ -29,7 +29,13 @@ class Resource:
 CORE = [
     Resource("namespaces", "Namespace", namespaced=False, short=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short=("no",), subresources=("status",)),
-    Resource("pods", "Pod", short=("po",), subresources=("status", "log"), categories=("all",)),
+    Resource(
+        "pods",
+        "Pod",
+        short=("po",),
+        subresources=("status", "log", "eviction"),
+        categories=("all",),
+    ),
     Resource("services", "Service", short=("svc",), subresources=("status",), categories=("all",)),
     Resource("endpoints", "Endpoints", short=("ep",), has_status=False),
     Resource("secrets", "Secret", has_status=False),
@@ -46,6 +52,8 @@ WORKLOADS = [
 ]  # fmt: skip
 DISCOVERY_V1 = [Resource("endpointslices", "EndpointSlice", has_status=False)]
 STORAGE = [Resource("storageclasses", "StorageClass", namespaced=False, short=("sc",))]
+POLICY = [Resource("poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",),
+                   subresources=("status",))]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ POSES = {
             "apps": {"v1": WORKLOADS},
             "storage.k8s.io": {"v1": STORAGE},
             "discovery.k8s.io": {"v1": DISCOVERY_V1},
+            "policy": {"v1": POLICY},
         },
         chunking=True,
         bookmarks=True,
@@ -91,6 +100,7 @@ POSES = {
             "": {"v1": CORE},
             "extensions": {"v1beta1": WORKLOADS},
             "storage.k8s.io": {"v1beta1": STORAGE},
+            "policy": {"v1beta1": POLICY},
         },
         chunking=False,
         bookmarks=False,
@@ -104,8 +114,14 @@ def api_version(group: str, version: str) -> str:
 
 
 def resource_list(
-    group: str, version: str, resources: list[Resource], categories: bool = True
+    group: str,
+    version: str,
+    resources: list[Resource],
+    categories: bool = True,
+    policy: str = "v1",
 ) -> dict[str, object]:
+    """An APIResourceList; ``categories``: a server of 1.7+ (categories, and the group
+    and version of subresources served from another group: pods/eviction in ``policy``)."""
     out: list[dict[str, object]] = []
     for res in resources:
         out.append(
@@ -120,13 +136,15 @@ def resource_list(
             }
         )
         for sub in res.subresources:
-            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            kind = "Scale" if sub == "scale" else res.kind
+            verbs = {"log": ["get"], "eviction": ["create"]}.get(sub, ["get", "patch", "update"])
+            kind = {"scale": "Scale", "eviction": "Eviction"}.get(sub, res.kind)
+            elsewhere = {"group": "policy", "version": policy} if sub == "eviction" else {}
             out.append(
                 {
                     "name": f"{res.plural}/{sub}",
                     "singularName": "",
                     "namespaced": res.namespaced,
+                    **(elsewhere if categories else {}),
                     "kind": kind,
                     "verbs": verbs,
                 }

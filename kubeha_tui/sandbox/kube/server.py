@@ -87,7 +87,8 @@ class Router:
                 ],
             }
         if parts == ["api", "v1"]:
-            return resource_list("", "v1", groups[""]["v1"], self.api.pose.bookmarks)
+            policy = next(iter(groups.get("policy") or {"v1": []}))
+            return resource_list("", "v1", groups[""]["v1"], self.api.pose.bookmarks, policy)
         if parts == ["apis"]:
             return {
                 "kind": "APIGroupList",
@@ -221,6 +222,8 @@ class Router:
             return Reply(doc=obj)
         if method in ("POST", "PUT", "DELETE"):
             body = decodable(headers, body)
+        if t.sub == "eviction" and method == "POST":
+            return Reply(201, api.evict(t, body_object(body)))
         warnings: list[str] = []
         if method in ("POST", "PUT") and not t.sub:
             body = self.checked(t, query, body, warnings)
