@@ -213,6 +213,8 @@ def remove_at(obj: Any, path: Path) -> None:
         item = value_at(parent, (path[-1],))
         if item is not _MISSING:
             parent.remove(item)
+    if parent == {} and len(path) > 1 and path[-2].startswith("f:"):
+        remove_at(obj, path[:-1])  # an emptied map goes too (omitempty)
 
 
 def path_text(path: Path) -> str:
@@ -279,9 +281,11 @@ def updated(entries: list[Obj], write: Write, old: Obj | None, new: Obj, sets: A
     status = write.subresource == "status"
     before = sets(old, True, status) if old else set()
     after = sets(new, True, status)
-    changed = {p for p in after if value_at(new, p) != value_at(old or {}, p)}
-    if old is None:
-        changed = after
+    # a node (".") is gained by creating it, a field by setting a new value
+    changed = {
+        p for p in after
+        if (value_at(old, p) is _MISSING if p[-1] == "." else value_at(new, p) != value_at(old, p))
+    } if old is not None else after  # fmt: skip
     gone = before - after
     out, mine = [], None
     for entry in entries:

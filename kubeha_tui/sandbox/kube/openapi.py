@@ -258,8 +258,8 @@ class _Walk:
                     self.unknown.append(_join(path, key))
                     del value[key]
         elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-            for key, item in value.items():
-                self.check(schema["additionalProperties"], item, _join(path, key), struct)
+            for item in value.values():  # Go names the map, not the key, in errors
+                self.check(schema["additionalProperties"], item, path, struct)
 
 
 def _is(value: Any, kind: str) -> bool:
