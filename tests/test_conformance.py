@@ -615,3 +615,19 @@ def test_patch_with_a_wrong_type_or_unknown_field_is_refused_or_pruned(kubectl: 
     assert 'Warning: unknown field "wat"' in unknown.stderr
     assert "wat" not in kubectl.json("get", "configmap", name)
     assert "n" not in (kubectl.json("get", "configmap", name)["metadata"].get("labels") or {})
+
+
+def test_diff_dry_runs_on_the_server_and_changes_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
+    if kubectl.pose == "1.5":
+        return  # no apps/v1 and no OpenAPI there (apply is refused above)
+    name = f"diffed{kubectl.tag}"
+    kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")))
+    newer = manifest(tmp_path, name, "nginx:1.26")
+    for how in ((), ("--server-side",)):
+        done = kubectl.run("diff", *how, "-f", str(newer), check=False)
+        assert done.returncode == 1, done.stderr  # 1: differences found
+        changed = [line for line in done.stdout.splitlines() if line.startswith(("-  ", "+  "))]
+        assert any("image: nginx:1.25" in line for line in changed if line.startswith("-"))
+        assert any("image: nginx:1.26" in line for line in changed if line.startswith("+"))
+    image = kubectl.json("get", "deployment", name)["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "nginx:1.25"

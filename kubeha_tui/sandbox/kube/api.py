@@ -345,7 +345,8 @@ class KubeAPI:
             entries = managed.entries_of(stored)
             current = self.present(stored, ref)
             found = managed.conflicts(entries, write, paths, current, config)
-            if found and not write.force:
+            upgrading = managed.from_client_side_apply(found, current, schemas, root)
+            if found and not write.force and not upgrading:
                 raise managed.conflict_error(found)
             base = copy.deepcopy(current)
             for path in managed.released(entries, write, paths):

@@ -118,6 +118,9 @@ class Controller:
             current = self.store.get(plural, key_of(obj))
             if current is None or current["metadata"].get("uid") != obj["metadata"].get("uid"):
                 return  # gone, or deleted and created again since this pass read it
+            read = obj["metadata"].get("resourceVersion")
+            if read and read != current["metadata"].get("resourceVersion"):
+                return  # changed since this pass read it (a 409 for a real controller): next pass
             if {k: v for k, v in current.items() if k != "metadata"} == {
                 k: v for k, v in obj.items() if k != "metadata"
             } and current["metadata"] == obj["metadata"]:

@@ -349,6 +349,28 @@ def conflict_error(found: list[tuple[Obj, Path]]) -> ApiError:
     return ApiError(409, "Conflict", message, {"causes": causes})
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+CLIENT_SIDE_APPLY = "kubectl-client-side-apply"
+
+
+def from_client_side_apply(
+    found: list[tuple[Obj, Path]], current: Obj, schemas: Schemas, root: Obj
+) -> bool:
+    """Whether the conflicts only take over fields of the last client-side apply, which
+    the apiserver allows so ``kubectl apply --server-side`` can follow ``kubectl apply``."""
+    annotations = (current.get("metadata") or {}).get("annotations") or {}
+    if not found or LAST_APPLIED not in annotations:
+        return False
+    try:
+        last = json.loads(annotations[LAST_APPLIED])
+    except ValueError:
+        return False
+    if not isinstance(last, dict):
+        return False
+    fields = owned(last, schemas, root, marks=False, status=False)
+    return all(e.get("manager") == CLIENT_SIDE_APPLY and p in fields for e, p in found)
+
+
 def applied(entries: list[Obj], write: Write, applied_paths: set[Path], found: list[tuple[Obj, Path]]) -> list[Obj]:  # fmt: skip
     """The entries after a (forced, or conflict-free) apply."""
     taken: dict[int, set[Path]] = {}

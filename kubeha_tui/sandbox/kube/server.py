@@ -277,10 +277,16 @@ class Router:
             raise NOT_FOUND
         if parts == ["v2"]:
             accept = headers.get("Accept") or ""
+            served = tuple(
+                (g, v, r.plural, r.kind, r.namespaced)
+                for g, versions in pose.groups.items()
+                for v, resources in versions.items()
+                for r in resources
+            )
             if any(alias in accept for alias in openapi_v2.PROTOBUF_ALIASES):
-                encoded = openapi_v2.document(pose.schemas, pose.git_version)
+                encoded = openapi_v2.document(pose.schemas, pose.git_version, served)
                 return Reply(doc=encoded, content_type=openapi_v2.PROTOBUF)
-            return Reply(doc=openapi_v2.swagger(pose.schemas, pose.git_version))
+            return Reply(doc=openapi_v2.swagger(pose.schemas, pose.git_version, served))
         if parts[:1] != ["v3"]:
             raise NOT_FOUND
         docs = {
