@@ -645,7 +645,7 @@ def test_kubernetes_package_applies_evicts_and_reads_managed_fields(
             core.patch_namespaced_config_map("applied-py", "default", config,
                 field_manager="py", _content_type="application/apply-patch+yaml")  # fmt: skip
         assert refused.value.status == 415
-        assert json.loads(refused.value.body)["message"] == (
+        assert json.loads(refused.value.body or "{}")["message"] == (
             "the body of the request was in an unknown format - accepted media types include: "
             "application/json-patch+json, application/merge-patch+json, "
             "application/strategic-merge-patch+json"
@@ -661,7 +661,7 @@ def test_kubernetes_package_applies_evicts_and_reads_managed_fields(
         with pytest.raises(k8s.ApiException) as conflict:
             core.patch_namespaced_config_map("applied-py", "default", config,
                 field_manager="other", _content_type="application/apply-patch+yaml")  # fmt: skip
-        status = json.loads(conflict.value.body)
+        status = json.loads(conflict.value.body or "{}")
         assert (conflict.value.status, status["reason"]) == (409, "Conflict")
         assert status["details"]["causes"] == [{"reason": "FieldManagerConflict",
                                                "message": 'conflict with "py"', "field": ".data.k"}]  # fmt: skip

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import yaml
-
-from . import managed, objects, openapi, policy
+from . import managed, objects, openapi, patches, policy
 from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
@@ -274,7 +272,7 @@ class KubeAPI:
         ctype = content_type.split(";", maxsplit=1)[0].strip()
         patcher = objects.PATCHERS.get(ctype)
         if patcher is None:
-            raise unsupported_patch(self.schemas is not None)
+            raise patches.unsupported(self.schemas is not None)
         try:
             patch = json.loads(body or b"{}")
         except ValueError as exc:
@@ -283,36 +281,14 @@ class KubeAPI:
             current = self.present(self.get(ref), ref)
             patched = patcher(current, patch)
             if isinstance(patched, dict):
-                patched = self._patch_decoded(
-                    ref, ctype, patch, patched, validation=validation, warnings=warnings
-                )
+                patched = patches.decoded(
+                    self.pose.schemas, _gvk(ref), ctype, patch, patched,
+                    validation=validation, warnings=warnings,
+                )  # fmt: skip
             patched.setdefault("metadata", {}).pop("resourceVersion", None)
             if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
                 patched["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
             return self.replace(ref, patched, dry_run, write)
-
-    def _patch_decoded(
-        self, ref: Ref, ctype: str, patch: Any, patched: Obj, *, validation: str,
-        warnings: builtins.list[str] | None,
-    ) -> Obj:  # fmt: skip
-        schemas = self.pose.schemas
-        name = schemas and openapi.definition_for(schemas, ref.group, ref.version, ref.res.kind)
-        defs = openapi.definitions(schemas) if name else None
-        if not name or defs is None:
-            return patched
-        strategic = ctype == "application/strategic-merge-patch+json"
-        # what the apiserver quotes: the patch (strategic) or the patched object
-        quoted = go_value(patch) if strategic else json.dumps(patched, separators=(",", ":"))
-        try:
-            decoded = openapi.decode(defs, name, patched)
-        except openapi.TypeMismatch as exc:
-            raise invalid_patch(quoted, exc.unstructured() if strategic else str(exc)) from None
-        unknown = [f'unknown field "{u}"' for u in decoded.unknown]
-        if unknown and validation == "Strict":
-            raise invalid_patch(quoted, f"strict decoding error: {', '.join(unknown)}")
-        if validation == "Warn" and warnings is not None:
-            warnings += unknown
-        return decoded.obj
 
     def apply(
         self, ref: Ref, body: bytes, write: managed.Write, dry_run: bool = False,
@@ -322,13 +298,15 @@ class KubeAPI:
         apply created it."""
         root = self._root(ref)
         if self.schemas is None or root is None:
-            raise unsupported_patch(self.schemas is not None)
+            raise patches.unsupported(self.schemas is not None)
         if not write.manager or write.manager == "unknown":
             raise ApiError(
                 422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
                 "value: is required for apply patch",
             )  # fmt: skip
-        config = self._decode(ref.res, ref.group, self._apply_config(ref, body, validation))
+        where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+        typed = patches.apply_config(self.pose.schemas, _gvk(ref), where, body, validation)
+        config = self._decode(ref.res, ref.group, typed)
         config = {"apiVersion": api_version(ref.group, ref.version), "kind": ref.res.kind, **config}
         config["metadata"].setdefault("name", ref.name)
         if config["metadata"]["name"] != ref.name:
@@ -357,33 +335,6 @@ class KubeAPI:
             if config["metadata"].get("resourceVersion"):
                 merged["metadata"]["resourceVersion"] = config["metadata"]["resourceVersion"]
             return self.replace(ref, merged, dry_run), False
-
-    def _apply_config(self, ref: Ref, body: bytes, validation: str) -> Any:
-        """The configuration of an apply, typed with the schema (unknown fields refused
-        under Strict, as the apiserver's typed patch object is)."""
-        try:
-            config = yaml.safe_load(body or b"{}")
-        except yaml.YAMLError as exc:
-            raise ApiError(400, "BadRequest", f"error decoding YAML: {exc}") from None
-        if not isinstance(config, dict):
-            raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
-        name = openapi.definition_for(self.pose.schemas, ref.group, ref.version, ref.res.kind)
-        defs = openapi.definitions(self.pose.schemas)
-        if not name or defs is None:
-            return config
-        where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
-        failed = (
-            f"failed to create typed patch object ({where}; "
-            f"{api_version(ref.group, ref.version)}, Kind={ref.res.kind})"
-        )
-        try:
-            decoded = openapi.decode(defs, name, config)
-        except openapi.TypeMismatch as exc:
-            raise ApiError(400, "BadRequest", f"{failed}: {exc}") from None
-        if decoded.unknown and validation == "Strict":
-            fields = ", ".join(f".{u}: field not declared in schema" for u in decoded.unknown)
-            raise ApiError(400, "BadRequest", f"{failed}: {fields}")
-        return decoded.obj
 
     def _root(self, ref: Ref) -> Obj | None:
         """The schema of the kind a request names (None without managed fields)."""
@@ -695,40 +646,8 @@ def _pod_defaults(spec: Obj) -> None:
         c.setdefault("terminationMessagePolicy", "File")
 
 
-def unsupported_patch(apply: bool) -> ApiError:
-    accepted = [*objects.PATCHERS, *([managed.APPLY_PATCH] if apply else [])]
-    return ApiError(
-        415,
-        "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{', '.join(accepted)}",
-    )
-
-
-def invalid_patch(quoted: str, why: str) -> ApiError:
-    """422 as the apiserver refuses a patch whose result does not decode: no kind, no name,
-    one cause on the field ``patch``."""
-    shown = json.dumps(quoted)
-    message = f"Invalid value: {shown}: {why}"
-    return ApiError(
-        422,
-        "Invalid",
-        f' "" is invalid: patch: {message}',
-        {"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]},
-    )
-
-
-def go_value(value: Any) -> str:
-    """A decoded JSON value as Go's ``%+v`` prints it (``map[spec:map[replicas:2]]``)."""
-    if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
-    if isinstance(value, list):
-        return "[" + " ".join(go_value(v) for v in value) + "]"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _gvk(ref: Ref) -> tuple[str, str, str]:
+    return ref.group, ref.version, ref.res.kind
 
 
 def body_object(raw: bytes) -> Any:
