@@ -583,6 +583,11 @@ def test_updates_record_managed_fields_per_manager(kubectl: Kubectl) -> None:
         "f:metadata": {"f:labels": {".": {}, "f:tier": {}}}
     }
     assert all(e["operation"] == "Update" and e["apiVersion"] == "v1" for e in owners.values())
+    # the documented reset: an update that sends [{}] clears them
+    reset = '{"metadata":{"managedFields":[{}]}}'
+    kubectl.out("patch", "configmap", name, "--type=merge", "-p", reset)
+    meta = kubectl.json("get", "configmap", name, *_show_managed(kubectl))["metadata"]
+    assert "managedFields" not in meta
 
 
 # -- PATCH results are decoded with the schema, as create is ---------------------------------

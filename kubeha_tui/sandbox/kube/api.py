@@ -350,7 +350,7 @@ class KubeAPI:
             return
         root = self._root(ref)
         meta = new["metadata"]
-        meta.pop("managedFields", None)
+        sent = meta.pop("managedFields", None)
         if root is None or self.schemas is None:
             return
         schemas = self.schemas
@@ -358,7 +358,8 @@ class KubeAPI:
         def sets(obj: Obj, marks: bool, status: bool) -> set[managed.Path]:
             return managed.owned(obj, schemas, root, marks=marks, status=status)
 
-        entries = managed.updated(managed.entries_of(old), write, old, new, sets)
+        entries = managed.sent_entries(sent, managed.entries_of(old))
+        entries = managed.updated(entries, write, old, new, sets)
         if entries:
             meta["managedFields"] = entries
 

@@ -249,6 +249,16 @@ def entries_of(obj: Obj | None) -> list[Obj]:
     return copy.deepcopy(((obj or {}).get("metadata") or {}).get("managedFields") or [])
 
 
+def sent_entries(sent: Any, stored: list[Obj]) -> list[Obj]:
+    """The entries an update starts from: the stored ones, unless the client sent others
+    (``[{}]`` clears them, as the documented reset; an empty list keeps them)."""
+    if not isinstance(sent, list) or not sent or sent == stored:
+        return stored
+    if sent == [{}]:
+        return []
+    return [copy.deepcopy(e) for e in sent if isinstance(e, dict) and e.get("manager")]
+
+
 def _same(entry: Obj, write: Write) -> bool:
     return (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
         write.manager,
