@@ -547,6 +547,15 @@ def test_server_side_apply_owns_fields_and_conflicts_with_409(
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
     setter = [e for e in dep["metadata"]["managedFields"] if e["manager"] == "kubectl-set"]
     assert not setter or "f:image" not in json.dumps(setter[0]["fieldsV1"])  # ownership moved
+    # kubectl scale writes /scale: its manager owns spec.replicas through the subresource
+    kubectl.out("scale", f"deployment/{name}", "--replicas=2")
+    replicas = path.read_text().replace("spec:\n", "spec:\n  replicas: 3\n", 1)
+    scaled = kubectl.run("apply", "--server-side", "-f", "-", stdin=replicas, check=False)
+    assert scaled.stderr.startswith(
+        'error: Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+        "using apps/v1 at "
+    ), scaled.stderr
+    assert scaled.stderr.splitlines()[0].endswith(": .spec.replicas")
     # a field dropped from the configuration is removed, as nobody else owns it
     labelled = (
         manifest(tmp_path, name, "nginx:1.25")

@@ -317,7 +317,7 @@ def conflicts(entries: list[Obj], write: Write, applied: set[Path], current: Obj
     """Fields of the configuration another manager owns with another value."""
     found = []
     for entry in entries:
-        if _same(entry, write) or entry.get("subresource"):
+        if _same(entry, write) or entry.get("subresource") == "status":
             continue
         theirs = _leaves(from_fields_v1(entry.get("fieldsV1")))
         for path in sorted(_leaves(applied) & theirs):

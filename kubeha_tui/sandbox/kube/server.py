@@ -427,7 +427,9 @@ class Router:
             patch = json.dumps({"spec": {"replicas": replicas}}).encode()
             agent = headers.get("User-Agent") or ""
             write = managed.Write(
-                managed.manager_from("", agent), "autoscaling/v1", subresource="scale"
+                managed.manager_from("", agent),
+                api_version(t.group, t.version),
+                subresource="scale",
             )
             obj = api.patch(whole, "application/merge-patch+json", patch, write=write)
         elif method != "GET":
