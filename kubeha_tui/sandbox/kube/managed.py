@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,7 +286,13 @@ def _leaves(paths: set[Path]) -> set[Path]:
     return {p for p in paths if p and p[-1] != "."}
 
 
-def updated(entries: list[Obj], write: Write, old: Obj | None, new: Obj, sets: Any) -> list[Obj]:
+def updated(
+    entries: list[Obj],
+    write: Write,
+    old: Obj | None,
+    new: Obj,
+    sets: Callable[[Obj, bool, bool], set[Path]],
+) -> list[Obj]:
     """The entries after an Update: the writer gains what it set or changed, the others
     lose it; fields gone from the object leave every entry."""
     status = write.subresource == "status"
@@ -308,7 +315,7 @@ def updated(entries: list[Obj], write: Write, old: Obj | None, new: Obj, sets: A
             paths -= changed
         if paths:
             out.append({**entry, "fieldsV1": to_fields_v1(paths)})
-    if mine is not None or changed:
+    if (mine or set()) | changed:
         out.append(_entry(write, (mine or set()) | changed))
     return out
 

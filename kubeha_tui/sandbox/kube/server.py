@@ -483,9 +483,8 @@ def _warning(warnings: list[str]) -> dict[str, str]:
     """The Warning header of an answer (RFC 7234 style, as the apiserver sends it)."""
     if not warnings:
         return {}
-    return {
-        "Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"' for w in warnings)
-    }
+    quoted = [w.replace('"', '\\"') for w in warnings]
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
 
 
 def _is_watch(query: dict[str, str]) -> bool:
