@@ -73,6 +73,13 @@ def kubectl(request: pytest.FixtureRequest, cluster: tuple[Sandbox, Path]) -> Ku
     return Kubectl(request.param, config, pose)
 
 
+def evicts(k: Kubectl) -> bool:
+    """Whether drain evicts (pods/eviction) rather than deletes: kubectl 1.20 evicts when
+    discovery lists pods/eviction; newer ones also want its group and version there, which
+    servers list since 1.10, so against 1.5 they delete."""
+    return k.pose == "modern" or k.version == "1.20"
+
+
 def running(k: Kubectl, selector: str, count: int = 1) -> bool:
     pods = k.json("get", "pods", "-l", selector)["items"]
     return len(pods) == count and all(p["status"].get("phase") == "Running" for p in pods)
@@ -168,10 +175,14 @@ def test_cordon_keeps_pods_off_and_drain_moves_them(
         kubectl.out("run", "--image=nginx", name)
         wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
         assert kubectl.json("get", "pod", name)["spec"]["nodeName"] != node
+        had = [p for p in sandbox.api.store.items("pods") if p["spec"].get("nodeName") == node]
         drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", "--timeout=60s")
-        # kubectl 1.20.2 reuses its delete printer for the last line ("node/X deleted")
+        # kubectl 1.20.2 reuses its last pod printer for the node line ("node/X evicted")
         last = drained.stdout.splitlines()[-1]
-        assert last in (f"node/{node} drained", f"node/{node} deleted"), drained.stdout
+        assert last in (f"node/{node} drained", f"node/{node} evicted"), drained.stdout
+        assert f"pod/{name} " not in drained.stdout  # kept off the node by cordon
+        if had:  # the first client empties the node for the others
+            assert ("evicting pod " in drained.stdout) == evicts(kubectl), drained.stdout
         assert not [p for p in sandbox.api.store.items("pods") if p["spec"].get("nodeName") == node]
     finally:
         kubectl.run("uncordon", node, check=False)
@@ -438,3 +449,243 @@ def test_kubernetes_package_lists_reads_and_watches_the_products_kinds(
     )
     core.delete_collection_namespaced_config_map("default", label_selector="batch=x")
     assert core.list_namespaced_config_map("default", label_selector="batch=x").items == []
+
+
+# -- drain against a disruption budget: pods/eviction, 429 ---------------------------------
+
+
+def test_drain_evicts_and_a_disruption_budget_refuses_with_429(
+    kubectl: Kubectl, cluster: tuple[Sandbox, Path], tmp_path: Path
+) -> None:
+    sandbox, _ = cluster
+    name = f"guarded{kubectl.tag}"
+    kubectl.out("run", "--image=nginx", name)
+    wait_for(lambda: running(kubectl, f"run={name}"), what=f"{name} running")
+    node = kubectl.json("get", "pod", name)["spec"]["nodeName"]
+    policy = "policy/v1" if kubectl.pose == "modern" else "policy/v1beta1"
+    budget = tmp_path / "pdb.json"
+    budget.write_text(json.dumps({
+        "apiVersion": policy, "kind": "PodDisruptionBudget", "metadata": {"name": name},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"run": name}}},
+    }))  # fmt: skip
+    # 1.5 has no OpenAPI to validate with (refused as elsewhere): created through the API
+    created = kubectl.run("create", "-f", str(budget), check=False)
+    if kubectl.pose == "1.5":
+        assert refused_for_lack_of_openapi(kubectl, created), created.stderr
+        sandbox.api.create(
+            sandbox.api.ref("poddisruptionbudgets", "default"), json.loads(budget.read_text())
+        )
+    else:
+        assert created.stdout.strip() == f"poddisruptionbudget.policy/{name} created"
+    wait_for(
+        lambda: (sandbox.api.store.get("poddisruptionbudgets", ("default", name)) or {})
+        .get("status", {}).get("currentHealthy") == 1,
+        what="the budget counts the pod",
+    )  # fmt: skip
+    try:
+        done = kubectl.run("drain", node, "--ignore-daemonsets", "--force", "--timeout=6s",
+                           "--pod-selector", f"run={name}", check=False)  # fmt: skip
+        if not evicts(kubectl):  # deleted: budgets only bind evictions
+            assert done.returncode == 0 and f"pod/{name} deleted" in done.stdout, done.stderr
+            return
+        assert done.returncode == 1, done.stdout
+        assert (
+            f'error when evicting pods/"{name}" -n "default" (will retry after 5s): Cannot evict '
+            "pod as it would violate the pod's disruption budget." in done.stderr
+        ), done.stderr
+        pod = sandbox.api.store.get("pods", ("default", name))
+        assert pod is not None and not pod["metadata"].get("deletionTimestamp")
+        if kubectl.pose == "modern":
+            row = kubectl.out("get", "pdb", name).splitlines()
+            assert row[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE",
+                                      "ALLOWED", "DISRUPTIONS", "AGE"]  # fmt: skip
+            assert row[1].split()[:4] == [name, "1", "N/A", "0"]
+        kubectl.out("delete", "pdb", name)
+        drained = kubectl.run("drain", node, "--ignore-daemonsets", "--force", "--timeout=30s",
+                              "--pod-selector", f"run={name}")  # fmt: skip
+        assert f"pod/{name} evicted" in drained.stdout
+    finally:
+        kubectl.run("uncordon", node, check=False)
+
+
+# -- server-side apply and managedFields (modern); 415 on 1.5 --------------------------------
+
+
+def test_server_side_apply_owns_fields_and_conflicts_with_409(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    name = f"ssa{kubectl.tag}"
+    path = manifest(tmp_path, name, "nginx:1.25")
+    done = kubectl.run("apply", "--server-side", "-f", str(path), check=False)
+    if kubectl.pose == "1.5":  # 1.5 knew no apply-patch: 415, which kubectl words this way
+        said = done.stderr + done.stdout
+        assert done.returncode == 1 and (
+            "Server-side apply not available on the server" in said
+            or REFUSED_BY_1_5 in said
+            or "the server could not find the requested resource" in said
+        ), said
+        return
+    assert done.stdout.strip() == f"deployment.apps/{name} serverside-applied", done.stderr
+    dep = kubectl.json("get", "deployment", name, *_show_managed(kubectl))
+    (entry,) = [e for e in dep["metadata"]["managedFields"] if e["manager"] == "kubectl"]
+    assert entry["operation"] == "Apply" and entry["fieldsType"] == "FieldsV1"
+    containers = entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert containers == {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}
+    assert "f:replicas" not in entry["fieldsV1"]["f:spec"]  # defaulted, not applied
+    # another manager changes the image; applying the old one again conflicts
+    kubectl.out("set", "image", f"deployment/{name}", "web=nginx:1.26")
+    conflict = kubectl.run("apply", "--server-side", "-f", str(path), check=False)
+    assert conflict.returncode == 1
+    first = conflict.stderr.splitlines()[0]
+    assert first.startswith(
+        'error: Apply failed with 1 conflict: conflict with "kubectl-set" using apps/v1'
+    )
+    assert first.endswith(': .spec.template.spec.containers[name="web"].image'), first
+    forced = kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    assert forced.stdout.strip() == f"deployment.apps/{name} serverside-applied"
+    dep = kubectl.json("get", "deployment", name, *_show_managed(kubectl))
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    setter = [e for e in dep["metadata"]["managedFields"] if e["manager"] == "kubectl-set"]
+    assert not setter or "f:image" not in json.dumps(setter[0]["fieldsV1"])  # ownership moved
+    # kubectl scale writes /scale: its manager owns spec.replicas through the subresource
+    kubectl.out("scale", f"deployment/{name}", "--replicas=2")
+    replicas = path.read_text().replace("spec:\n", "spec:\n  replicas: 3\n", 1)
+    scaled = kubectl.run("apply", "--server-side", "-f", "-", stdin=replicas, check=False)
+    assert scaled.stderr.startswith(
+        'error: Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+        "using apps/v1 at "
+    ), scaled.stderr
+    assert scaled.stderr.splitlines()[0].endswith(": .spec.replicas")
+    # a field dropped from the configuration is removed, as nobody else owns it
+    labelled = (
+        manifest(tmp_path, name, "nginx:1.25")
+        .read_text()
+        .replace(
+            f"metadata:\n  name: {name}\n", f"metadata:\n  name: {name}\n  labels: {{tier: web}}\n"
+        )
+    )
+    path.write_text(labelled)
+    kubectl.out("apply", "--server-side", "-f", str(path))
+    assert kubectl.json("get", "deployment", name)["metadata"]["labels"] == {"tier": "web"}
+    path.write_text(manifest(tmp_path, name, "nginx:1.25").read_text())
+    kubectl.out("apply", "--server-side", "-f", str(path))
+    assert "labels" not in kubectl.json("get", "deployment", name)["metadata"]
+
+
+def _show_managed(k: Kubectl) -> tuple[str, ...]:
+    """kubectl 1.21+ hide managedFields unless asked; 1.20 shows them."""
+    return () if k.version == "1.20" else ("--show-managed-fields",)
+
+
+def test_updates_record_managed_fields_per_manager(kubectl: Kubectl) -> None:
+    name = f"owned{kubectl.tag}"
+    kubectl.out("create", "configmap", name, "--from-literal=a=b")
+    kubectl.out("label", "configmap", name, "tier=web")
+    meta = kubectl.json("get", "configmap", name, *_show_managed(kubectl))["metadata"]
+    if kubectl.pose == "1.5":  # managedFields came in 1.18
+        assert "managedFields" not in meta
+        return
+    owners = {e["manager"]: e for e in meta["managedFields"]}
+    assert set(owners) == {"kubectl-create", "kubectl-label"}
+    assert owners["kubectl-create"]["fieldsV1"] == {"f:data": {".": {}, "f:a": {}}}
+    assert owners["kubectl-label"]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {".": {}, "f:tier": {}}}
+    }
+    assert all(e["operation"] == "Update" and e["apiVersion"] == "v1" for e in owners.values())
+    # the documented reset: an update that sends [{}] clears them
+    reset = '{"metadata":{"managedFields":[{}]}}'
+    kubectl.out("patch", "configmap", name, "--type=merge", "-p", reset)
+    meta = kubectl.json("get", "configmap", name, *_show_managed(kubectl))["metadata"]
+    assert "managedFields" not in meta
+
+
+# -- PATCH results are decoded with the schema, as create is ---------------------------------
+
+
+def test_patch_with_a_wrong_type_or_unknown_field_is_refused_or_pruned(kubectl: Kubectl) -> None:
+    name = f"typed{kubectl.tag}"
+    kubectl.out("create", "configmap", name, "--from-literal=a=b")
+    wrong = kubectl.run("patch", "configmap", name, "-p", '{"metadata":{"labels":{"n":1}}}',
+                        check=False)  # fmt: skip
+    if kubectl.pose == "1.5":  # no schemas to decode with: the sandbox stores it as given
+        assert wrong.returncode == 0, wrong.stderr
+        return
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (
+        'The request is invalid: patch: Invalid value: "map[metadata:map[labels:map[n:1]]]": '
+        "cannot convert int64 to string"
+    )
+    merge = kubectl.run("patch", "configmap", name, "--type=merge", "-p",
+                        '{"metadata":{"labels":{"n":1}}}', check=False)  # fmt: skip
+    assert merge.returncode == 1 and merge.stderr.startswith(
+        'The request is invalid: patch: Invalid value: "{'
+    )
+    assert merge.stderr.strip().endswith(
+        "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type "
+        "string"
+    ), merge.stderr
+    # kubectl patch sends no fieldValidation: the server warns and prunes
+    unknown = kubectl.run("patch", "configmap", name, "-p", '{"wat":1}')
+    assert 'Warning: unknown field "wat"' in unknown.stderr
+    assert "wat" not in kubectl.json("get", "configmap", name)
+    assert "n" not in (kubectl.json("get", "configmap", name)["metadata"].get("labels") or {})
+
+
+def test_diff_dry_runs_on_the_server_and_changes_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
+    if kubectl.pose == "1.5":
+        return  # no apps/v1 and no OpenAPI there (apply is refused above)
+    name = f"diffed{kubectl.tag}"
+    kubectl.out("apply", "-f", str(manifest(tmp_path, name, "nginx:1.25")))
+    newer = manifest(tmp_path, name, "nginx:1.26")
+    for how in ((), ("--server-side",)):
+        done = kubectl.run("diff", *how, "-f", str(newer), check=False)
+        assert done.returncode == 1, done.stderr  # 1: differences found
+        changed = [line for line in done.stdout.splitlines() if line.startswith(("-  ", "+  "))]
+        assert any("image: nginx:1.25" in line for line in changed if line.startswith("-"))
+        assert any("image: nginx:1.26" in line for line in changed if line.startswith("+"))
+    image = kubectl.json("get", "deployment", name)["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "nginx:1.25"
+
+
+def test_kubernetes_package_applies_evicts_and_reads_managed_fields(
+    client: k8s.ApiClient, cluster: tuple[Sandbox, Path]
+) -> None:
+    core: Any = k8s.CoreV1Api(client)
+    modern = cluster[0].api.pose.git_version.startswith("v1.31")
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "applied-py"}, "data": {"k": "v"}}  # fmt: skip
+    if not modern:  # 1.5 has no apply-patch: 415 listing the patch types it had
+        with pytest.raises(k8s.ApiException) as refused:
+            core.patch_namespaced_config_map("applied-py", "default", config,
+                field_manager="py", _content_type="application/apply-patch+yaml")  # fmt: skip
+        assert refused.value.status == 415
+        assert json.loads(refused.value.body or "{}")["message"] == (
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json-patch+json, application/merge-patch+json, "
+            "application/strategic-merge-patch+json"
+        )
+    else:
+        core.patch_namespaced_config_map("applied-py", "default", config,
+            field_manager="py", _content_type="application/apply-patch+yaml")  # fmt: skip
+        entries = core.read_namespaced_config_map("applied-py", "default").metadata.managed_fields
+        assert [(e.manager, e.operation, e.fields_v1) for e in entries] == [
+            ("py", "Apply", {"f:data": {"f:k": {}}})
+        ]
+        config["data"] = {"k": "w"}
+        with pytest.raises(k8s.ApiException) as conflict:
+            core.patch_namespaced_config_map("applied-py", "default", config,
+                field_manager="other", _content_type="application/apply-patch+yaml")  # fmt: skip
+        status = json.loads(conflict.value.body or "{}")
+        assert (conflict.value.status, status["reason"]) == (409, "Conflict")
+        assert status["details"]["causes"] == [{"reason": "FieldManagerConflict",
+                                               "message": 'conflict with "py"', "field": ".data.k"}]  # fmt: skip
+    # an eviction through the generated client: the pod is deleted (gracefully)
+    core.create_namespaced_pod("default", {"metadata": {"name": "evicted-py"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}})  # fmt: skip
+    wait_for(lambda: core.read_namespaced_pod("evicted-py", "default").status.phase == "Running",
+             what="evicted-py running")  # fmt: skip
+    policy = "policy/v1" if modern else "policy/v1beta1"
+    # the answer is a Status (code 201); the package reads it as an Eviction
+    core.create_namespaced_pod_eviction("evicted-py", "default", {
+        "apiVersion": policy, "kind": "Eviction", "metadata": {"name": "evicted-py"}})  # fmt: skip
+    assert core.read_namespaced_pod("evicted-py", "default").metadata.deletion_timestamp

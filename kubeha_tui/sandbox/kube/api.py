@@ -7,6 +7,7 @@ resourceVersion conflicts) as clients do.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import ipaddress
 import itertools
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import objects
+from . import managed, objects, openapi, patches, policy
 from .resources import Pose, Resource, api_version
 from .store import ApiError, Event, Key, Obj, Store, key_of, new_meta, now
 
@@ -28,6 +29,7 @@ NAMESPACE_RESOURCE = "namespaces"
 # Kinds whose create strategy resets the status a client sent (`status: {}` included).
 FRESH_STATUS = {
     "pods", "deployments", "replicasets", "services", "namespaces", "persistentvolumeclaims",
+    "poddisruptionbudgets",
 }  # fmt: skip
 # Fields a 1.5 apiserver never returns (added later: 1.6 schedulerName, 1.7
 # terminationMessagePolicy, 1.16 podIPs and started, 1.20 clusterIPs and ipFamilies), and
@@ -97,6 +99,8 @@ class KubeAPI:
             str(ip) for ip in itertools.islice(ipaddress.ip_network("10.3.0.0/16").hosts(), 0, None)
         )
         self._lock = threading.RLock()  # read-modify-write sequences
+        defs = openapi.definitions(pose.schemas) if pose.schemas else None
+        self.schemas = managed.Schemas(defs) if defs and pose.managed_fields else None
 
     # -- lookups ---------------------------------------------------------------
 
@@ -151,7 +155,9 @@ class KubeAPI:
 
     # -- writes ----------------------------------------------------------------
 
-    def create(self, ref: Ref, body: Obj, dry_run: bool = False) -> Obj:
+    def create(
+        self, ref: Ref, body: Obj, dry_run: bool = False, write: managed.Write | None = None
+    ) -> Obj:
         res, group, ns = ref.res, ref.group, ref.namespace
         obj = self._decode(res, group, body)
         meta = obj["metadata"]
@@ -202,11 +208,14 @@ class KubeAPI:
             self._defaults(res, group, obj)
             objects.validate(res.plural, group, res.kind, obj)
             self._allocate(res, obj, None)
+            self._manage(ref, None, obj, write)
             if dry_run:
                 return obj
             return self.store.put(res.plural, obj, "ADDED")
 
-    def replace(self, ref: Ref, body: Obj, dry_run: bool = False) -> Obj:
+    def replace(
+        self, ref: Ref, body: Obj, dry_run: bool = False, write: managed.Write | None = None
+    ) -> Obj:
         res, group, name, sub = ref.res, ref.group, ref.name, ref.sub
         obj = self._decode(res, group, body)
         if obj["metadata"].get("name", name) != name:
@@ -240,32 +249,119 @@ class KubeAPI:
                     new["metadata"]["generation"] += 1
                 objects.validate(res.plural, group, res.kind, new)
                 self._allocate(res, new, current)
+            self._manage(ref, current, new, write)
             new["metadata"].pop("resourceVersion", None)
             if dry_run:
                 return new
             return self.store.put(res.plural, new, "MODIFIED")
 
-    def patch(self, ref: Ref, content_type: str, body: bytes, dry_run: bool = False) -> Obj:
-        res, group = ref.res, ref.group
-        patcher = objects.PATCHERS.get(content_type.split(";", maxsplit=1)[0].strip())
+    def patch(
+        self,
+        ref: Ref,
+        content_type: str,
+        body: bytes,
+        dry_run: bool = False,
+        write: managed.Write | None = None,
+        *,
+        validation: str = "Ignore",
+        warnings: builtins.list[str] | None = None,
+    ) -> Obj:
+        """A JSON, merge or strategic merge patch; the patched object is decoded with the
+        schema as the apiserver decodes it (wrong types refused, unknown fields pruned, or
+        refused under ``validation`` Strict)."""
+        ctype = content_type.split(";", maxsplit=1)[0].strip()
+        patcher = objects.PATCHERS.get(ctype)
         if patcher is None:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: {', '.join(objects.PATCHERS)}",
-            )
+            raise patches.unsupported(self.schemas is not None)
         try:
             patch = json.loads(body or b"{}")
         except ValueError as exc:
             raise ApiError(400, "BadRequest", f"error decoding patch: {exc}") from None
         with self._lock:
-            current = self.present(self.get(ref), Ref(res, group, ""))
+            current = self.present(self.get(ref), ref)
             patched = patcher(current, patch)
+            if isinstance(patched, dict):
+                patched = patches.decoded(
+                    self.pose.schemas, _gvk(ref), ctype, patch, patched,
+                    validation=validation, warnings=warnings,
+                )  # fmt: skip
             patched.setdefault("metadata", {}).pop("resourceVersion", None)
             if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
                 patched["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
-            return self.replace(ref, patched, dry_run)
+            return self.replace(ref, patched, dry_run, write)
+
+    def apply(
+        self, ref: Ref, body: bytes, write: managed.Write, dry_run: bool = False,
+        validation: str = "Strict",
+    ) -> tuple[Obj, bool]:  # fmt: skip
+        """Server-side apply (``application/apply-patch+yaml``): the object and whether the
+        apply created it."""
+        root = self._root(ref)
+        if self.schemas is None or root is None:
+            raise patches.unsupported(self.schemas is not None)
+        if not write.manager or write.manager == "unknown":
+            raise ApiError(
+                422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                "value: is required for apply patch",
+            )  # fmt: skip
+        where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+        typed = patches.apply_config(self.pose.schemas, _gvk(ref), where, body, validation)
+        config = self._decode(ref.res, ref.group, typed)
+        config = {"apiVersion": api_version(ref.group, ref.version), "kind": ref.res.kind, **config}
+        config["metadata"].setdefault("name", ref.name)
+        if config["metadata"]["name"] != ref.name:
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
+        schemas = self.schemas
+        paths = managed.owned(config, schemas, root, marks=False, status=False)
+        with self._lock:
+            stored = self.store.get(ref.res.plural, (ref.namespace, ref.name))
+            if stored is None:
+                config["metadata"]["managedFields"] = managed.applied([], write, paths, [])
+                return self.create(ref, config, dry_run), True
+            entries = managed.entries_of(stored)
+            current = self.present(stored, ref)
+            found = managed.conflicts(entries, write, paths, current, config)
+            upgrading = managed.from_client_side_apply(found, current, schemas, root)
+            if found and not write.force and not upgrading:
+                raise managed.conflict_error(found)
+            base = copy.deepcopy(current)
+            for path in managed.released(entries, write, paths):
+                managed.remove_at(base, path)
+            merged = schemas.merge(root, base, config)
+            merged["metadata"]["managedFields"] = managed.applied(entries, write, paths, found)
+            merged["metadata"].pop("resourceVersion", None)
+            if config["metadata"].get("resourceVersion"):
+                merged["metadata"]["resourceVersion"] = config["metadata"]["resourceVersion"]
+            return self.replace(ref, merged, dry_run), False
+
+    def _root(self, ref: Ref) -> Obj | None:
+        """The schema of the kind a request names (None without managed fields)."""
+        if self.schemas is None:
+            return None
+        name = openapi.definition_for(self.pose.schemas, ref.group, ref.version, ref.res.kind)
+        return self.schemas.defs.get(name) if name else None
+
+    def _manage(self, ref: Ref, old: Obj | None, new: Obj, write: managed.Write | None) -> None:
+        """managedFields after a client's Update (``write``); internal writes (None) keep
+        what the object carries."""
+        if write is None:
+            return
+        root = self._root(ref)
+        meta = new["metadata"]
+        sent = meta.pop("managedFields", None)
+        if root is None or self.schemas is None:
+            return
+        schemas = self.schemas
+
+        def sets(obj: Obj, marks: bool, status: bool) -> set[managed.Path]:
+            return managed.owned(obj, schemas, root, marks=marks, status=status)
+
+        entries = managed.sent_entries(sent, managed.entries_of(old))
+        entries = managed.updated(entries, write, old, new, sets)
+        if entries:
+            meta["managedFields"] = entries
 
     def delete(self, ref: Ref, body: Obj | None) -> Obj:
         res, group, ns, name = ref.res, ref.group, ref.namespace, ref.name
@@ -295,6 +391,23 @@ class KubeAPI:
                 if graceful is not None:
                     return graceful
             return self.store.remove(res.plural, (ns, name))
+
+    def evict(self, ref: Ref, body: Obj | None) -> Obj:
+        """POST pods/NAME/eviction: the pod deleted, unless its disruption budget says no
+        (429, see policy.py)."""
+        pod_ref = Ref(ref.res, ref.group, ref.version, ref.namespace, ref.name)
+        eviction = body if isinstance(body, dict) else {}
+        named = (eviction.get("metadata") or {}).get("name")
+        if named and named != ref.name:
+            raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
+        with self._lock:
+            pod = self.get(pod_ref)
+            budgets = self.store.items(policy.PDB, ref.namespace)
+            charged = policy.check_eviction(pod, budgets)
+            if charged is not None:
+                self.store.put(policy.PDB, charged, "MODIFIED")
+            self.delete(pod_ref, eviction.get("deleteOptions"))
+        return dict(policy.SUCCESS)
 
     def _graceful(self, pod: Obj, options: Obj) -> Obj | None:
         """A scheduled pod is first marked (deletionTimestamp = now + grace, Terminating)
@@ -432,6 +545,10 @@ class KubeAPI:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         elif res.plural == "secrets":
             obj.setdefault("type", "Opaque")
+        elif res.plural == policy.PDB:
+            obj["metadata"].setdefault("generation", 1)
+            obj.setdefault("status", {"disruptionsAllowed": 0, "currentHealthy": 0,
+                                      "desiredHealthy": 0, "expectedPods": 0})  # fmt: skip
         elif res.plural == "persistentvolumeclaims":
             obj.setdefault("status", {"phase": "Pending"})
 
@@ -528,6 +645,10 @@ def _pod_defaults(spec: Obj) -> None:
         c.setdefault("resources", {})
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
+
+
+def _gvk(ref: Ref) -> tuple[str, str, str]:
+    return ref.group, ref.version, ref.res.kind
 
 
 def body_object(raw: bytes) -> Any:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from . import policy
 from .api import KubeAPI
 from .objects import selector_matches
 from .resources import api_version
@@ -97,6 +98,16 @@ class Controller:
                 self.pod(pod)
         for svc in self.store.items("services"):
             self.endpoints(svc)
+        for budget in self.store.items(policy.PDB):
+            self.disruption_budget(budget)
+
+    def disruption_budget(self, budget: Obj) -> None:
+        ns = budget["metadata"].get("namespace", "")
+        pods = policy.covering_pods(budget, self.store.items("pods", ns))
+        new = copy.deepcopy(budget)
+        # evicted pods are terminating at once, so disruptedPods has nothing left to guard
+        new["status"] = policy.budget_status(budget, pods, _ready)
+        self.write(policy.PDB, new)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -107,6 +118,9 @@ class Controller:
             current = self.store.get(plural, key_of(obj))
             if current is None or current["metadata"].get("uid") != obj["metadata"].get("uid"):
                 return  # gone, or deleted and created again since this pass read it
+            read = obj["metadata"].get("resourceVersion")
+            if read and read != current["metadata"].get("resourceVersion"):
+                return  # changed since this pass read it (a 409 for a real controller): next pass
             if {k: v for k, v in current.items() if k != "metadata"} == {
                 k: v for k, v in obj.items() if k != "metadata"
             } and current["metadata"] == obj["metadata"]:

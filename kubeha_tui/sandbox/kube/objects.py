@@ -363,8 +363,8 @@ def json_patch(target: Obj, ops: list[dict[str, Any]]) -> Obj:
     return doc
 
 
-PATCHERS: dict[str, Callable[[Obj, Any], Obj]] = {
+PATCHERS: dict[str, Callable[[Obj, Any], Obj]] = {  # in the order the apiserver lists them
+    "application/json-patch+json": json_patch,
     "application/merge-patch+json": merge_patch,
     "application/strategic-merge-patch+json": strategic_merge,
-    "application/json-patch+json": json_patch,
 }

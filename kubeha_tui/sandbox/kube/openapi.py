@@ -187,7 +187,26 @@ class Decoded:
 
 
 class TypeMismatch(ValueError):
-    pass
+    """A value of the wrong JSON type, in Go's json decoder words; ``want`` is the Go
+    type of the field, ``got`` the JSON type of the value (for the patch decoder's words)."""
+
+    def __init__(self, message: str, want: str, got: Any) -> None:
+        super().__init__(message)
+        self.want, self.got = want, got
+
+    def unstructured(self) -> str:
+        """The same mismatch as apimachinery's unstructured converter words it (a strategic
+        merge patch is decoded that way)."""
+        got = {dict: "map", list: "slice", str: "string", bool: "bool", int: "int64",
+               float: "float64"}.get(type(self.got), "interface")  # fmt: skip
+        if self.want in ("map", "struct", "[]"):
+            into = {"map": "map from", "struct": "struct from:", "[]": "slice from"}[self.want]
+            return f"cannot restore {into} {got}"
+        if got in ("int64", "float64") and self.want == "string":
+            return f"cannot convert {got} to string"
+        if got == "float64" and self.want in ("int32", "int64"):
+            return f"cannot convert float64 to {self.want}"
+        return f"unrecognized type: {self.want}"
 
 
 def decode(defs: dict[str, Obj], root: str, obj: Obj) -> Decoded:
@@ -216,12 +235,16 @@ class _Walk:
         if value is None or schema.get("format") in LOOSE or kind not in JSON_KINDS:
             return
         if not _is(value, kind):
-            want = {"integer": "int", "number": "float64", "boolean": "bool", "array": "[]",
-                    "object": "map"}.get(kind, kind)  # fmt: skip
+            want = {"integer": str(schema.get("format") or "int64"), "number": "float64",
+                    "boolean": "bool", "array": "[]",
+                    "object": "struct" if "properties" in schema else "map"}.get(kind, kind)  # fmt: skip
             where = f"{struct}.{path}" if path else struct
             got = GO_KINDS.get(type(value), "value")
             raise TypeMismatch(
-                f"json: cannot unmarshal {got} into Go struct field {where} of type {want}"
+                f"json: cannot unmarshal {got} into Go struct field {where} of type "
+                f"{'map' if want == 'struct' else want}",
+                str(want),
+                value,
             )
         if kind == "array":
             for i, item in enumerate(value):
@@ -235,8 +258,8 @@ class _Walk:
                     self.unknown.append(_join(path, key))
                     del value[key]
         elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-            for key, item in value.items():
-                self.check(schema["additionalProperties"], item, _join(path, key), struct)
+            for item in value.values():  # Go names the map, not the key, in errors
+                self.check(schema["additionalProperties"], item, path, struct)
 
 
 def _is(value: Any, kind: str) -> bool:

@@ -26,15 +26,38 @@ def _swagger_refs(schema: Any) -> Any:
     return schema
 
 
+# (group, version, plural, kind, namespaced) of each resource a pose serves
+Served = tuple[tuple[str, str, str, str, bool], ...]
+PATCH_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force")
+
+
+def _item_path(group: str, version: str, plural: str, namespaced: bool) -> str:
+    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    where = f"/namespaces/{{namespace}}/{plural}" if namespaced else f"/{plural}"
+    return f"{prefix}{where}/{{name}}"
+
+
 @cache
-def swagger(schemas: str, git_version: str) -> Obj | None:
+def swagger(schemas: str, git_version: str, served: Served = ()) -> Obj | None:
+    """The Swagger document: the definitions, and each resource's PATCH operation with the
+    parameters kubectl 1.20 looks for before a server-side dry run (``kubectl diff``)."""
     defs = definitions(schemas)
     if defs is None:
         return None
+    paths = {
+        _item_path(g, v, plural, namespaced): {"patch": {
+            "operationId": f"patch{kind}",
+            "parameters": [{"name": n, "in": "query", "type": "string", "uniqueItems": True}
+                           for n in PATCH_PARAMS],
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": g, "version": v, "kind": kind},
+        }}
+        for g, v, plural, kind, namespaced in served
+    }  # fmt: skip
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": git_version},
-        "paths": {},
+        "paths": paths,
         "definitions": {name: _swagger_refs(s) for name, s in sorted(defs.items())},
     }
 
@@ -102,11 +125,28 @@ def _schema(s: Obj) -> bytes:
     return bytes(out)
 
 
+def _operation(op: Obj) -> bytes:
+    """An Operation: its id, query parameters (ParametersItem > Parameter >
+    NonBodyParameter > QueryParameterSubSchema) and vendor extensions."""
+    out = bytearray(_str(5, op["operationId"]))
+    for param in op["parameters"]:
+        query = _str(2, "query") + _str(4, param["name"]) + _str(6, param["type"])
+        out += _len(8, _len(1, _len(2, _len(3, query))))
+    for key, value in op.items():
+        if key.startswith("x-"):
+            out += _len(13, _named(key, _any_yaml(value)))
+    return bytes(out)
+
+
 @cache
-def document(schemas: str, git_version: str) -> bytes | None:
-    doc = swagger(schemas, git_version)
+def document(schemas: str, git_version: str, served: Served = ()) -> bytes | None:
+    doc = swagger(schemas, git_version, served)
     if doc is None:
         return None
     info = _str(1, "Kubernetes") + _str(2, git_version)
+    paths = b"".join(
+        _len(2, _str(1, where) + _len(2, _len(8, _operation(item["patch"]))))
+        for where, item in doc["paths"].items()
+    )
     defs = b"".join(_len(1, _named(n, _schema(s))) for n, s in doc["definitions"].items())
-    return _str(1, "2.0") + _len(2, info) + _len(9, defs)
+    return _str(1, "2.0") + _len(2, info) + _len(8, paths) + _len(9, defs)

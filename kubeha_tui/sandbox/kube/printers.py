@@ -318,6 +318,10 @@ def _age(o: Obj) -> str:
     return since(o["metadata"].get("creationTimestamp"))
 
 
+def _or_na(value: object) -> str:
+    return "N/A" if value is None else str(value)
+
+
 def _pod_cell(index: int) -> Callable[[Obj], str]:
     return lambda o: pod_columns(o)[index]
 
@@ -402,6 +406,13 @@ COLUMNS: dict[str, list[Column]] = {
         ("AddressType", "string", 0, lambda o: o.get("addressType", "")),
         ("Ports", "string", 0, _slice_ports),
         ("Endpoints", "string", 0, _slice_endpoints),
+        ("Age", "string", 0, _age),
+    ],
+    "poddisruptionbudgets": [
+        ("Name", "string", 0, _name),
+        ("Min Available", "string", 0, lambda o: _or_na(o["spec"].get("minAvailable"))),
+        ("Max Unavailable", "string", 0, lambda o: _or_na(o["spec"].get("maxUnavailable"))),
+        ("Allowed Disruptions", "integer", 0, lambda o: (o.get("status") or {}).get("disruptionsAllowed", 0)),
         ("Age", "string", 0, _age),
     ],
     "events": [

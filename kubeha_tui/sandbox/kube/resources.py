@@ -29,7 +29,13 @@ class Resource:
 CORE = [
     Resource("namespaces", "Namespace", namespaced=False, short=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short=("no",), subresources=("status",)),
-    Resource("pods", "Pod", short=("po",), subresources=("status", "log"), categories=("all",)),
+    Resource(
+        "pods",
+        "Pod",
+        short=("po",),
+        subresources=("status", "log", "eviction"),
+        categories=("all",),
+    ),
     Resource("services", "Service", short=("svc",), subresources=("status",), categories=("all",)),
     Resource("endpoints", "Endpoints", short=("ep",), has_status=False),
     Resource("secrets", "Secret", has_status=False),
@@ -46,6 +52,8 @@ WORKLOADS = [
 ]  # fmt: skip
 DISCOVERY_V1 = [Resource("endpointslices", "EndpointSlice", has_status=False)]
 STORAGE = [Resource("storageclasses", "StorageClass", namespaced=False, short=("sc",))]
+POLICY = [Resource("poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",),
+                   subresources=("status",))]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class Pose:
     bookmarks: bool  # allowWatchBookmarks (1.15+)
     in_tree_rbd: bool  # the rbd volume type (removed in 1.31)
     schemas: str = ""  # the kubernetes-validate schema set of this version ("": none shipped)
+    managed_fields: bool = False  # managedFields and server-side apply (1.18+)
 
     @property
     def major_minor(self) -> tuple[str, str]:
@@ -77,11 +86,13 @@ POSES = {
             "apps": {"v1": WORKLOADS},
             "storage.k8s.io": {"v1": STORAGE},
             "discovery.k8s.io": {"v1": DISCOVERY_V1},
+            "policy": {"v1": POLICY},
         },
         chunking=True,
         bookmarks=True,
         in_tree_rbd=False,
         schemas="v1.31.0",
+        managed_fields=True,
     ),
     "1.5": Pose(
         "v1.5.1",
@@ -89,6 +100,7 @@ POSES = {
             "": {"v1": CORE},
             "extensions": {"v1beta1": WORKLOADS},
             "storage.k8s.io": {"v1beta1": STORAGE},
+            "policy": {"v1beta1": POLICY},
         },
         chunking=False,
         bookmarks=False,
@@ -102,8 +114,14 @@ def api_version(group: str, version: str) -> str:
 
 
 def resource_list(
-    group: str, version: str, resources: list[Resource], categories: bool = True
+    group: str,
+    version: str,
+    resources: list[Resource],
+    categories: bool = True,
+    policy: str = "v1",
 ) -> dict[str, object]:
+    """An APIResourceList; ``categories``: a server of 1.7+ (categories, and the group
+    and version of subresources served from another group: pods/eviction in ``policy``)."""
     out: list[dict[str, object]] = []
     for res in resources:
         out.append(
@@ -118,13 +136,15 @@ def resource_list(
             }
         )
         for sub in res.subresources:
-            verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            kind = "Scale" if sub == "scale" else res.kind
+            verbs = {"log": ["get"], "eviction": ["create"]}.get(sub, ["get", "patch", "update"])
+            kind = {"scale": "Scale", "eviction": "Eviction"}.get(sub, res.kind)
+            elsewhere = {"group": "policy", "version": policy} if sub == "eviction" else {}
             out.append(
                 {
                     "name": f"{res.plural}/{sub}",
                     "singularName": "",
                     "namespaced": res.namespaced,
+                    **(elsewhere if categories else {}),
                     "kind": kind,
                     "verbs": verbs,
                 }

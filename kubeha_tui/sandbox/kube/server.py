@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import exec as pod_exec
-from . import openapi, openapi_v2, protobuf
+from . import managed, openapi, openapi_v2, protobuf
 from .api import KubeAPI, Ref, body_object
-from .resources import group_doc, resource_list
+from .resources import api_version, group_doc, resource_list
 from .store import ApiError
 from .views import LOG_EVERY, log_lines, table
 
@@ -87,7 +87,8 @@ class Router:
                 ],
             }
         if parts == ["api", "v1"]:
-            return resource_list("", "v1", groups[""]["v1"], self.api.pose.bookmarks)
+            policy = next(iter(groups.get("policy") or {"v1": []}))
+            return resource_list("", "v1", groups[""]["v1"], self.api.pose.bookmarks, policy)
         if parts == ["apis"]:
             return {
                 "kind": "APIGroupList",
@@ -191,7 +192,7 @@ class Router:
         if t.sub == "log":
             return self.logs(t, query)
         if t.sub == "scale":
-            return self.scale(method, t, body)
+            return self.scale(method, t, body, headers)
         if method == "GET" and not t.name:
             if _is_watch(query):
                 as_table = _wants_table(headers) and api.pose.chunking
@@ -221,20 +222,32 @@ class Router:
             return Reply(doc=obj)
         if method in ("POST", "PUT", "DELETE"):
             body = decodable(headers, body)
+        if t.sub == "eviction" and method == "POST":
+            return Reply(201, api.evict(t, body_object(body)))
         warnings: list[str] = []
         if method in ("POST", "PUT") and not t.sub:
             body = self.checked(t, query, body, warnings)
-        said = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
+        write = managed.Write(
+            managed.manager_from(query.get("fieldManager", ""), headers.get("User-Agent") or ""),
+            api_version(t.group, t.version),
+            subresource=t.sub,
+            force=query.get("force") == "true",
+        )
         if method == "POST" and not t.name:
-            created = api.create(t, body_object(body), dry)
-            return Reply(201, api.present(created, t), headers=said)
+            created = api.create(t, body_object(body), dry, write)
+            return Reply(201, api.present(created, t), headers=_warning(warnings))
         if method == "PUT" and t.name:
-            new = api.replace(t, body_object(body), dry)
-            return Reply(doc=api.present(new, t), headers=said)
+            new = api.replace(t, body_object(body), dry, write)
+            return Reply(doc=api.present(new, t), headers=_warning(warnings))
         if method == "PATCH" and t.name:
-            ctype = headers.get("Content-Type") or ""
-            new = api.patch(t, ctype, body, dry)
-            return Reply(doc=api.present(new, t))
+            ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+            validation = query.get("fieldValidation", "Warn")
+            if ctype == managed.APPLY_PATCH:
+                write.operation = "Apply"
+                applied, fresh = api.apply(t, body, write, dry, validation)
+                return Reply(201 if fresh else 200, api.present(applied, t))
+            new = api.patch(t, ctype, body, dry, write, validation=validation, warnings=warnings)
+            return Reply(doc=api.present(new, t), headers=_warning(warnings))
         if method == "DELETE" and t.name and not t.sub:
             gone = api.delete(t, body_object(body))
             return Reply(doc=api.present(gone, t))
@@ -264,10 +277,16 @@ class Router:
             raise NOT_FOUND
         if parts == ["v2"]:
             accept = headers.get("Accept") or ""
+            served = tuple(
+                (g, v, r.plural, r.kind, r.namespaced)
+                for g, versions in pose.groups.items()
+                for v, resources in versions.items()
+                for r in resources
+            )
             if any(alias in accept for alias in openapi_v2.PROTOBUF_ALIASES):
-                encoded = openapi_v2.document(pose.schemas, pose.git_version)
+                encoded = openapi_v2.document(pose.schemas, pose.git_version, served)
                 return Reply(doc=encoded, content_type=openapi_v2.PROTOBUF)
-            return Reply(doc=openapi_v2.swagger(pose.schemas, pose.git_version))
+            return Reply(doc=openapi_v2.swagger(pose.schemas, pose.git_version, served))
         if parts[:1] != ["v3"]:
             raise NOT_FOUND
         docs = {
@@ -314,7 +333,7 @@ class Router:
                 400, "BadRequest", f"{cannot}: strict decoding error: {', '.join(unknown)}"
             )
         if mode == "Warn":
-            warnings += [u.replace('"', '\\"') for u in unknown]
+            warnings += unknown
         return json.dumps(decoded.obj).encode()
 
     def watch_stream(
@@ -392,7 +411,7 @@ class Router:
 
         return Reply(stream=follow(), content_type="text/plain")
 
-    def scale(self, method: str, t: Ref, body: bytes) -> Reply:
+    def scale(self, method: str, t: Ref, body: bytes, headers: Any) -> Reply:
         api = self.api
         whole = dataclasses.replace(t, sub="")
         obj = api.get(whole)
@@ -406,7 +425,13 @@ class Router:
                     f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0',
                 )
             patch = json.dumps({"spec": {"replicas": replicas}}).encode()
-            obj = api.patch(whole, "application/merge-patch+json", patch)
+            agent = headers.get("User-Agent") or ""
+            write = managed.Write(
+                managed.manager_from("", agent),
+                api_version(t.group, t.version),
+                subresource="scale",
+            )
+            obj = api.patch(whole, "application/merge-patch+json", patch, write=write)
         elif method != "GET":
             raise ApiError(
                 405,
@@ -452,6 +477,14 @@ def decodable(headers: Any, body: bytes) -> bytes:
         f"the body of the request was in an unknown format - accepted media types include: "
         f"{', '.join(DECODABLE)}",
     )
+
+
+def _warning(warnings: list[str]) -> dict[str, str]:
+    """The Warning header of an answer (RFC 7234 style, as the apiserver sends it)."""
+    if not warnings:
+        return {}
+    quoted = [w.replace('"', '\\"') for w in warnings]
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
 
 
 def _is_watch(query: dict[str, str]) -> bool:
