@@ -281,15 +281,29 @@ def test_exec_refusals_are_clear(kube: Sandbox) -> None:
 
 
 def helper_pids() -> list[int]:
+    """The helpers this test session's sandbox runs: its exec'd commands are children of
+    this process. Not every process named so: on a shared machine those include other
+    sessions' helpers, which a test that kills "the" helper would kill too (exit -9
+    there, and no line in that sandbox's log saying why)."""
     pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"ceph-pod-helper" in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
+    for pid in _children([os.getpid()]):
+        try:
+            if b"ceph-pod-helper" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:
+            continue
     return pids
+
+
+def test_helper_pids_leave_another_sessions_helper_alone() -> None:
+    started = subprocess.run(["sh", "-c", "(exec python3 -c 'import time; time.sleep(60)' ceph-pod-helper </dev/null >/dev/null 2>&1 & echo $!)"],
+                             capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
+    foreign = int(started.stdout)  # not our child: its parent shell is gone
+    try:
+        wait_for(lambda: b"ceph-pod-helper" in Path(f"/proc/{foreign}/cmdline").read_bytes(), what="the other helper")  # fmt: skip
+        assert foreign not in helper_pids()
+    finally:
+        os.kill(foreign, signal.SIGKILL)
 
 
 def call_in_thread(fn: Any) -> tuple[threading.Thread, list[BaseException]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeha_tui.sandbox.kube import exec as pod_exec
 from kubeha_tui.sandbox.kube import spdy
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig
 
@@ -122,6 +123,50 @@ def test_exec_refusals(cluster: tuple[Sandbox, Path], version: str) -> None:
     assert b"pod stuck does not have a host assigned or is not running" in stuck.stderr, (
         stuck.stderr
     )
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def started_exec(version: str, config: Path, pod: str, script: str) -> tuple[subprocess.Popen[bytes], bytes]:  # fmt: skip
+    """``kubectl exec -i POD -- sh -c SCRIPT`` running, once SCRIPT printed its first line."""
+    proc = subprocess.Popen(
+        [str(KUBECTLS[version]), "--kubeconfig", str(config), "exec", "-i", pod, "--", "sh", "-c", script],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(config.parent)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline()
+
+
+@pytest.mark.parametrize("version", ["1.20", "1.32"])  # SPDY, WebSocket
+def test_a_client_that_hangs_up_ends_the_commands_input(cluster: tuple[Sandbox, Path], version: str, tmp_path: Path) -> None:  # fmt: skip
+    """As under a kubelet, the command is not killed: its stdin ends and it finishes."""
+    sandbox, config = cluster
+    mark = tmp_path / "finished"
+    proc, first = started_exec(version, config, web_pod(sandbox), f"echo started; cat >/dev/null; echo eof > {mark}")  # fmt: skip
+    assert first == b"started\n"
+    proc.kill()  # the link drops: no half-close, no goodbye
+    proc.wait(10)
+    wait_for(mark.exists, timeout=8, what="the command finished on the end of its input")
+    assert mark.read_text() == "eof\n"
+
+
+@pytest.mark.parametrize("version", ["1.20", "1.32"])
+def test_a_command_that_outlives_its_client_is_stopped_with_its_children(
+    cluster: tuple[Sandbox, Path], version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pod_exec, "LINK_GRACE", 1.0)
+    sandbox, config = cluster
+    proc, first = started_exec(version, config, web_pod(sandbox), "sleep 300 & echo $!; wait")
+    child = int(first)
+    proc.kill()
+    proc.wait(10)
+    wait_for(lambda: gone(child), timeout=10, what="the command's own child stopped too")
 
 
 # -- port-forward --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -38,6 +39,7 @@ STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 CONF_KEY, KEYRING_KEY = "ceph.conf", "ceph.client.admin.keyring"
 CEPH_DIR = "/etc/ceph"
 POD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+LINK_GRACE = 10.0  # how long a command may run on after its client hung up
 
 
 def offered_protocols(pose_minor: int) -> tuple[str, ...]:
@@ -151,12 +153,27 @@ def _pump(stream: Any, transport: Transport, channel: int) -> None:
         transport.out(channel, chunk)
 
 
+def _kill(proc: subprocess.Popen[bytes], done: threading.Event) -> None:
+    """SIGKILL to the command and whatever it started (its own session), as a container's
+    processes all stop with it; never once the command is reaped (its pid may be reused)."""
+    if not done.is_set():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _feed(transport: Transport, proc: subprocess.Popen[bytes], done: threading.Event) -> None:
-    """The client's input to the process; a command nobody is linked to any more is stopped."""
+    """The client's input to the process. When the client goes, the command gets the end
+    of its input, as under a kubelet, and the time to finish; one that outlives that is
+    stopped, so that no sandbox process is left behind."""
     transport.feed(proc.stdin)
-    if not done.is_set() and not transport.finished:
-        log.warning("exec link closed: killing pid %d", proc.pid)
-        proc.kill()
+    if transport.finished or done.is_set():
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    if not done.wait(LINK_GRACE):
+        log.warning("exec link closed and pid %d still running %.0f s later: killing it", proc.pid, LINK_GRACE)  # fmt: skip
+        _kill(proc, done)
 
 
 def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[bytes],
@@ -167,7 +184,7 @@ def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[byte
         current = router.api.store.get("pods", key)
         if current is None or current["metadata"]["uid"] != uid or router.stopping.is_set():
             log.warning("pod %s/%s gone: killing pid %d", *key, proc.pid)
-            proc.kill()
+            _kill(proc, done)
             return
 
 
@@ -180,7 +197,7 @@ def run(transport: Transport, router: Any, pod: dict[str, Any], container: dict[
         try:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    cwd=root, env=env)  # fmt: skip
+                                    cwd=root, env=env, start_new_session=True)  # fmt: skip
         except OSError as exc:
             transport.finish(None, f'failed to exec in container: starting container process caused: exec: "{command[0]}": {exc.strerror}')  # fmt: skip
             return
