@@ -14,6 +14,8 @@ import json
 import os
 import re
 import select
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -319,3 +321,66 @@ def test_spdy_negotiation_picks_the_clients_first_and_refuses_unknown_ones(clust
     assert "unable to negotiate protocol" in json.loads(refused.read())["message"]
     chosen = spdy_upgrade(sandbox, exec_path, ["v2.channel.k8s.io", "v4.channel.k8s.io"])
     assert (chosen.status, chosen.getheader("Upgrade"), chosen.getheader("X-Stream-Protocol-Version")) == (101, "SPDY/3.1", "v2.channel.k8s.io")  # fmt: skip
+
+
+class RawSpdy:
+    """A bare SPDY/3.1 client on one upgraded connection, to see the frames themselves."""
+
+    def __init__(self, sandbox: Sandbox, path: str, protocol: str) -> None:
+        host, port = sandbox.server.url.removeprefix("http://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=20)
+        self.sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+            f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        self.out = zlib.compressobj(zdict=spdy.DICTIONARY)
+        self.inflate = zlib.decompressobj(zdict=spdy.DICTIONARY)
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def open(self, stream_id: int, stream_type: str) -> None:
+        block = self.out.compress(spdy.encode_headers({"streamtype": [stream_type]}))
+        block += self.out.flush(zlib.Z_SYNC_FLUSH)
+        self.sock.sendall(spdy.control(spdy.SYN_STREAM, 0, struct.pack(">IIBB", stream_id, 0, 0, 0) + block))  # fmt: skip
+
+
+def test_spdy_before_v4_says_the_failure_in_words_and_answers_pings(cluster: tuple[Sandbox, Path]) -> None:  # fmt: skip
+    sandbox, _ = cluster
+    raw = RawSpdy(sandbox, f"/api/v1/namespaces/default/pods/{web_pod(sandbox)}/exec?command=sh&command=-c&command=echo%20hi%3B%20exit%203&stdout=1&stderr=1", "v2.channel.k8s.io")  # fmt: skip
+    raw.sock.sendall(spdy.control(spdy.PING, 0, struct.pack(">I", 7)))
+    for stream_id, kind in ((1, "error"), (3, "stdout"), (5, "stderr")):
+        raw.open(stream_id, kind)
+    replied: set[int] = set()
+    ended: set[int] = set()
+    pinged, data = False, {1: b"", 3: b"", 5: b""}
+    while ended != {1, 3, 5}:
+        f = spdy.read_frame(raw.read)
+        if f.kind == spdy.SYN_REPLY:
+            assert spdy.decode_headers(raw.inflate.decompress(f.payload[4:])) == {}
+            replied.add(struct.unpack(">I", f.payload[:4])[0])
+        elif f.kind == spdy.PING:
+            pinged = f.payload == struct.pack(">I", 7)
+        elif f.kind == 0:
+            assert f.stream_id in replied  # never data before the stream's reply
+            data[f.stream_id] += f.payload
+            if f.flags & spdy.FLAG_FIN:
+                ended.add(f.stream_id)
+    assert pinged and replied == {1, 3, 5}
+    assert data == {
+        1: b"command terminated with non-zero exit code: exit status 3",
+        3: b"hi\n",
+        5: b"",
+    }
+    raw.sock.close()
