@@ -17,7 +17,6 @@ never stalled.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import struct
@@ -32,13 +31,10 @@ VERSION = 3
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = (
     1, 2, 3, 4, 6, 7, 8, 9
 )  # fmt: skip
-FLAG_FIN, FLAG_UNIDIRECTIONAL = 0x01, 0x02
-# RST_STREAM status codes
-PROTOCOL_ERROR, INVALID_STREAM, REFUSED_STREAM, CANCEL, INTERNAL_ERROR = 1, 2, 3, 5, 6
-SETTINGS_INITIAL_WINDOW_SIZE = 7
-INITIAL_WINDOW = 64 * 1024
+FLAG_FIN = 0x01
+PROTOCOL_ERROR, INVALID_STREAM, REFUSED_STREAM = 1, 2, 3  # RST_STREAM and GOAWAY statuses
+INITIAL_WINDOW = 64 * 1024  # SPDY/3's default window, per stream and for the session
 DATA_CHUNK = 32 * 1024
-MAX_FRAME = (1 << 24) - 1
 
 # The SPDY/3 header dictionary: these words, each after its 32-bit big-endian length,
 # then the tail as it stands. Its Adler-32 (the zlib FDICT id) is 0xe3c6a7c2.
@@ -274,14 +270,18 @@ class Connection:
 
     def consumed(self, stream: Stream, n: int) -> None:
         """Acknowledge ``n`` bytes read from ``stream`` once half a window has gathered."""
-        stream._unacked += n
-        self._session_unacked += n
-        if stream._unacked >= INITIAL_WINDOW // 2 and not stream.remote_fin:
-            self.send(control(WINDOW_UPDATE, 0, struct.pack(">II", stream.id, stream._unacked)))
-            stream._unacked = 0
-        if self._session_unacked >= INITIAL_WINDOW // 2:
-            self.send(control(WINDOW_UPDATE, 0, struct.pack(">II", 0, self._session_unacked)))
-            self._session_unacked = 0
+        updates = []
+        with self._slock:  # streams are read on their own threads
+            stream._unacked += n
+            self._session_unacked += n
+            if stream._unacked >= INITIAL_WINDOW // 2 and not stream.remote_fin:
+                updates.append((stream.id, stream._unacked))
+                stream._unacked = 0
+            if self._session_unacked >= INITIAL_WINDOW // 2:
+                updates.append((0, self._session_unacked))
+                self._session_unacked = 0
+        for stream_id, delta in updates:
+            self.send(control(WINDOW_UPDATE, 0, struct.pack(">II", stream_id, delta)))
 
     def forget_if_done(self, stream: Stream) -> None:
         if stream.sent_fin and stream.remote_fin:
@@ -364,11 +364,3 @@ class Connection:
             self.forget_if_done(stream)
         else:
             opened()
-
-    def wait_closed(self, timeout: float) -> bool:
-        return self.closed.wait(timeout)
-
-    def close_transport(self, shutdown: Callable[[], None]) -> None:
-        with contextlib.suppress(OSError):
-            shutdown()
-        self.closed.set()

@@ -53,13 +53,14 @@ def refuse(handler: Any, exc: ApiError, extra: dict[str, str] | None = None) -> 
     handler.wfile.write(body)
 
 
+def _listed(headers: Any, name: str) -> list[str]:
+    """Every value of a header that may come several times, each a comma-separated list."""
+    return [p.strip() for value in headers.get_all(name) or [] for p in value.split(",")]
+
+
 def websocket_protocol(headers: Any, ours: tuple[str, ...]) -> str:
     """Our first subprotocol the client offers (ours are in order of preference)."""
-    offered = [
-        p.strip()
-        for value in headers.get_all("Sec-WebSocket-Protocol") or []
-        for p in value.split(",")
-    ]
+    offered = _listed(headers, "Sec-WebSocket-Protocol")
     chosen = next((p for p in ours if p in offered), "")
     if not chosen:
         raise ApiError(400, "BadRequest",
@@ -69,11 +70,7 @@ def websocket_protocol(headers: Any, ours: tuple[str, ...]) -> str:
 
 def spdy_protocol(headers: Any, ours: tuple[str, ...]) -> str:
     """httpstream's negotiation: the client's first X-Stream-Protocol-Version we serve."""
-    offered = [
-        p.strip()
-        for value in headers.get_all("X-Stream-Protocol-Version") or []
-        for p in value.split(",")
-    ]
+    offered = _listed(headers, "X-Stream-Protocol-Version")
     if not offered:
         raise ApiError(
             400, "BadRequest", "unable to upgrade: X-Stream-Protocol-Version is required"
@@ -87,27 +84,24 @@ def spdy_protocol(headers: Any, ours: tuple[str, ...]) -> str:
     return chosen
 
 
+def _switch(handler: Any, headers: dict[str, str]) -> None:
+    handler.send_response(101, "Switching Protocols")
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
 def accept_websocket(handler: Any, protocol: str) -> None:
     key = handler.headers.get("Sec-WebSocket-Key") or ""
     accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    handler.send_response(101, "Switching Protocols")
-    handler.send_header("Upgrade", "websocket")
-    handler.send_header("Connection", "Upgrade")
-    handler.send_header("Sec-WebSocket-Accept", accept)
-    handler.send_header("Sec-WebSocket-Protocol", protocol)
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.close_connection = True
+    _switch(handler, {"Upgrade": "websocket", "Connection": "Upgrade",
+                      "Sec-WebSocket-Accept": accept, "Sec-WebSocket-Protocol": protocol})  # fmt: skip
 
 
 def accept_spdy(handler: Any, protocol: str) -> None:
-    handler.send_response(101, "Switching Protocols")
-    handler.send_header("Connection", "Upgrade")
-    handler.send_header("Upgrade", SPDY)
-    handler.send_header("X-Stream-Protocol-Version", protocol)
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.close_connection = True
+    _switch(handler, {"Connection": "Upgrade", "Upgrade": SPDY, "X-Stream-Protocol-Version": protocol})  # fmt: skip
 
 
 def status_doc(code: int | None, message: str = "") -> dict[str, Any]:
