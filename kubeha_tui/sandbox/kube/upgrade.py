@@ -7,8 +7,10 @@ the refusals before either, and SPDY carried in WebSocket binary messages (kubec
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import socket
 import struct
 import threading
 from typing import Any, BinaryIO
@@ -85,6 +87,10 @@ def spdy_protocol(headers: Any, ours: tuple[str, ...]) -> str:
 
 
 def _switch(handler: Any, headers: dict[str, str]) -> None:
+    # Many small frames follow, each written at once: without TCP_NODELAY each would wait
+    # for the client's delayed ACK of the one before (Go, the kubelet's language, sets it).
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     handler.send_response(101, "Switching Protocols")
     for key, value in headers.items():
         handler.send_header(key, value)
