@@ -40,6 +40,8 @@ KUBECTLS = {
     "1.37": VENV / "kubectl-1.37/kubectl",
 }
 WELCOME = "<title>Welcome to nginx!</title>"
+# A sandbox thread that dies of an exception fails the test it happened in.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 @pytest.fixture(scope="module", params=["modern", "1.5"])

@@ -234,7 +234,7 @@ class Connection:
                 return False
             try:
                 self._write(raw)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the handler closed its file
                 self.closed.set()
                 return False
             return True
@@ -252,7 +252,7 @@ class Connection:
             payload = struct.pack(">I", stream.id) + self._header_block(headers or {})
             try:
                 self._write(control(SYN_REPLY, FLAG_FIN if fin else 0, payload))
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the handler closed its file
                 self.closed.set()
         if fin:
             stream.sent_fin = True

@@ -176,7 +176,7 @@ class WebSocketLink:
             try:
                 self.handler.wfile.write(ws_frame(opcode, payload))
                 self.handler.wfile.flush()
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the handler closed its file
                 self.closed = True
                 return False
             return True
@@ -188,7 +188,7 @@ class WebSocketLink:
                 try:
                     self.handler.wfile.write(ws_frame(0x8, struct.pack(">H", 1000)))
                     self.handler.wfile.flush()
-                except OSError:
+                except (OSError, ValueError):
                     pass
             self.closed = True
 
