@@ -65,7 +65,13 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             "spec": {"nodeSelector": {"no-such": "node"},
                      "containers": [{"name": "web", "image": "nginx"}]},
         })  # fmt: skip
+        api.create(api.ref("pods", "default"), {
+            "metadata": {"name": "mounting"},
+            "spec": {"volumes": [{"name": "s", "secret": {"secretName": "no-such-secret"}}],
+                     "containers": [{"name": "web", "image": "nginx"}]},
+        })  # fmt: skip
         wait_for(lambda: web_pod(sandbox), timeout=20, what="the nginx pod running")
+        wait_for(lambda: (api.store.get("pods", ("default", "mounting")) or {}).get("spec", {}).get("nodeName"), what="mounting scheduled")  # fmt: skip
         config = tmp_path_factory.mktemp(f"streams-{request.param}") / "kubeconfig"
         config.write_text(json.dumps(kubeconfig(sandbox.server.url)))
         yield sandbox, config
@@ -124,9 +130,10 @@ def test_exec_refusals(cluster: tuple[Sandbox, Path], version: str) -> None:
     assert missing.returncode == 1 and b'pods "nope" not found' in missing.stderr
     stuck = kubectl(version, config, "exec", "stuck", "--", "true")
     assert stuck.returncode == 1
-    assert b"pod stuck does not have a host assigned or is not running" in stuck.stderr, (
-        stuck.stderr
-    )
+    assert b"pod stuck does not have a host assigned" in stuck.stderr, stuck.stderr
+    mounting = kubectl(version, config, "exec", "mounting", "--", "true")  # on a node, not started
+    assert mounting.returncode == 1
+    assert b'unable to upgrade connection: container not found ("web")' in mounting.stderr, mounting.stderr  # fmt: skip
 
 
 def gone(pid: int) -> bool:
@@ -312,6 +319,15 @@ def spdy_upgrade(sandbox: Sandbox, path: str, protocols: list[str]) -> http.clie
         conn.putheader("X-Stream-Protocol-Version", protocol)
     conn.endheaders()
     return conn.getresponse()
+
+
+def test_port_forward_to_a_pod_not_started_is_refused_as_the_kubelet_does(cluster: tuple[Sandbox, Path]) -> None:  # fmt: skip
+    """kubectl checks the phase first; other clients hear the kubelet."""
+    sandbox, _ = cluster
+    scheduled = spdy_upgrade(sandbox, "/api/v1/namespaces/default/pods/mounting/portforward", ["portforward.k8s.io"])  # fmt: skip
+    assert (scheduled.status, scheduled.read()) == (500, b'pod not found ("mounting_default")')
+    unscheduled = spdy_upgrade(sandbox, "/api/v1/namespaces/default/pods/stuck/portforward", ["portforward.k8s.io"])  # fmt: skip
+    assert (unscheduled.status, json.loads(unscheduled.read())["message"]) == (400, "pod stuck does not have a host assigned")  # fmt: skip
 
 
 def test_spdy_negotiation_picks_the_clients_first_and_refuses_unknown_ones(cluster: tuple[Sandbox, Path]) -> None:  # fmt: skip

@@ -238,17 +238,22 @@ def container_of(pod: dict[str, Any], wanted_name: str) -> dict[str, Any]:
                    f"container {wanted_name} is not valid for pod {pod['metadata']['name']}")  # fmt: skip
 
 
-def running_pod(handler: Any, router: Any) -> dict[str, Any]:
-    """The request's pod, after authentication and authorisation; refused unless Running."""
+def running_pod(handler: Any, router: Any, container: str | None = None) -> dict[str, Any]:
+    """The request's pod, after authentication and authorisation, refused unless Running
+    as the apiserver (no node yet) and the kubelet (nothing started) refuse it. With
+    ``container`` (exec: the query's, maybe "") that container is checked first."""
     parts = [p for p in urlsplit(handler.path).path.split("/") if p]
     ns, name = parts[3], parts[5]
     user = router.authenticate(handler.headers)
     ref = router.api.ref("pods", ns, name)
     router.authorize(user, "POST", ref, {})
     pod: dict[str, Any] = router.api.get(ref)
-    if pod.get("status", {}).get("phase") != "Running":
-        raise ApiError(400, "BadRequest",
-                       f"pod {name} does not have a host assigned or is not running")  # fmt: skip
+    chosen = container_of(pod, container)["name"] if container is not None else ""
+    if not pod["spec"].get("nodeName"):
+        raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+    if pod.get("status", {}).get("phase") != "Running":  # the kubelet's words, passed on
+        missing = f'container not found ("{chosen}")' if container is not None else f'pod not found ("{name}_{ns}")'  # fmt: skip
+        raise upgrade.KubeletError(missing)
     return pod
 
 
@@ -261,8 +266,9 @@ def serve(handler: Any, router: Any) -> None:
     query = parse_qs(urlsplit(handler.path).query)
     spdy = upgrade.kind(handler.headers.get("Upgrade") or "") == "spdy"
     try:
-        pod = running_pod(handler, router)
-        container = container_of(pod, (query.get("container") or [""])[0])
+        wanted_container = (query.get("container") or [""])[0]
+        pod = running_pod(handler, router, wanted_container)
+        container = container_of(pod, wanted_container)
         command = query.get("command") or []
         if not command:
             raise ApiError(400, "BadRequest", "you must specify at least 1 command")

@@ -44,10 +44,20 @@ def wanted(path: str, headers: Any) -> str:
     return ""
 
 
+class KubeletError(ApiError):
+    """A refusal from the node: the apiserver passes the kubelet's plain text answer on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, "InternalError", message)
+
+
 def refuse(handler: Any, exc: ApiError, extra: dict[str, str] | None = None) -> None:
-    body = json.dumps(exc.status()).encode()
+    plain = isinstance(exc, KubeletError)
+    body = exc.message.encode() if plain else json.dumps(exc.status()).encode()
     handler.send_response(exc.code)
-    handler.send_header("Content-Type", "application/json")
+    handler.send_header(
+        "Content-Type", "text/plain; charset=utf-8" if plain else "application/json"
+    )
     handler.send_header("Content-Length", str(len(body)))
     for key, value in (extra or {}).items():
         handler.send_header(key, value)
