@@ -1,95 +1,56 @@
-"""``pods/exec`` over WebSocket for the sandbox Kubernetes API.
+"""``pods/exec`` for the sandbox Kubernetes API: one backend, two transports.
 
-Subprotocols ``v5.channel.k8s.io`` (1.30+: adds CLOSE, ``[255, channel]``),
-``v4.channel.k8s.io`` (exit status as a metav1.Status on channel 3) and
-``channel.k8s.io`` (plain text on channel 3); the 1.5 pose offers no v5. Each
-message starts with its channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status,
-4 resize. The command runs as a local subprocess: a pod that mounts a Secret
-holding ``ceph.conf`` gets it (and its admin keyring, when the Secret has one) as
-its Ceph config, so ``ceph``, ``rbd`` and ``python3 -c 'import rados'`` reach the
-sandbox's real Ceph as they would from a ceph/daemon pod. SPDY (kubectl before
-1.30) is not served.
+The command runs as a local subprocess: a pod that mounts a Secret holding
+``ceph.conf`` gets it (and its admin keyring, when the Secret has one) as its Ceph
+config, so ``ceph``, ``rbd`` and ``python3 -c 'import rados'`` reach the sandbox's real
+Ceph as they would from a ceph/daemon pod. It is carried either by a WebSocket
+(subprotocols ``v5.channel.k8s.io``, 1.30+, adding CLOSE ``[255, channel]``;
+``v4.channel.k8s.io``, the exit status as a metav1.Status on channel 3;
+``channel.k8s.io``, plain text there; the 1.5 pose offers no v5; each message starts
+with its channel byte: 0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize) or by SPDY/3.1
+(kubectl before 1.30, and newer ones falling back; see exec_spdy.py).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from . import exec_spdy, upgrade
 from .store import ApiError
+from .upgrade import status_doc
 
 log = logging.getLogger(__name__)
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 V5, V4, V1 = "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 CONF_KEY, KEYRING_KEY = "ceph.conf", "ceph.client.admin.keyring"
 CEPH_DIR = "/etc/ceph"
 POD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def wanted(path: str, headers: Any) -> bool:
-    """A WebSocket upgrade for a pod's exec subresource."""
-    parts = [p for p in urlsplit(path).path.split("/") if p]
-    upgrade = (headers.get("Upgrade") or "").lower()
-    return (
-        (upgrade == "websocket" or upgrade.startswith("spdy/"))
-        and len(parts) == 7
-        and parts[:3] == ["api", "v1", "namespaces"]
-        and parts[4] == "pods"
-        and parts[6] == "exec"
-    )
+LINK_GRACE = 10.0  # how long a command may run on after its client hung up
 
 
 def offered_protocols(pose_minor: int) -> tuple[str, ...]:
     return (V5, V4, V1) if pose_minor >= 30 else (V4, V1)
 
 
-# -- frames (RFC 6455, server side) ---------------------------------------------------
-
-
-def read_frame(rfile: BinaryIO) -> tuple[int, bool, bytes] | None:
-    """(opcode, fin, payload) of one client frame, or None at end of stream."""
-    head = rfile.read(2)
-    if len(head) < 2:
-        return None
-    opcode, fin = head[0] & 0x0F, bool(head[0] & 0x80)
-    length, masked = head[1] & 0x7F, bool(head[1] & 0x80)
-    if length == 126:
-        length = struct.unpack(">H", rfile.read(2))[0]
-    elif length == 127:
-        length = struct.unpack(">Q", rfile.read(8))[0]
-    mask = rfile.read(4) if masked else b""
-    data = rfile.read(length)
-    if len(data) < length:
-        return None
-    if masked:
-        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-    return opcode, fin, data
-
-
-def frame(opcode: int, payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 126:
-        head = struct.pack(">BB", 0x80 | opcode, n)
-    elif n < 1 << 16:
-        head = struct.pack(">BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack(">BBQ", 0x80 | opcode, 127, n)
-    return head + payload
+def status_text(code: int | None, message: str = "") -> str:
+    """What the protocols before v4 say: nothing on success, else a line."""
+    if code is None:
+        return message
+    return f"command terminated with non-zero exit code: {code}" if code else ""
 
 
 # -- the pod's Ceph config ------------------------------------------------------------
@@ -122,178 +83,147 @@ def pod_env(files: dict[str, bytes], root: Path) -> dict[str, str]:
     return env
 
 
-# -- one exec session -------------------------------------------------------------------
+# -- transports --------------------------------------------------------------------------
 
 
-class Session:
+class Transport(Protocol):
+    """What carries one exec session: output out, the client's input in, the status last."""
+
+    @property
+    def finished(self) -> bool: ...  # the session was ended by us (status sent)
+
+    def out(self, channel: int, data: bytes) -> None: ...
+
+    def feed(self, stdin: Any) -> None:
+        """Deliver the client's stdin to ``stdin`` (None: not asked for); return when the
+        link ends (the client closed it or it broke)."""
+
+    def finish(self, code: int | None, message: str = "") -> None:
+        """The exit status (None: failed to start, ``message`` says why), then the end."""
+
+
+class WebSocketExec:
     def __init__(self, handler: Any, protocol: str) -> None:
         self.handler, self.protocol = handler, protocol
-        self.wlock = threading.Lock()
-        self.closed = False
+        self.link = upgrade.WebSocketLink(handler)
+        self._finished = False
 
-    def send(self, channel: int, data: bytes, opcode: int = 0x2) -> None:
-        with self.wlock:
-            if self.closed:
-                return
-            try:
-                self.handler.wfile.write(frame(opcode, bytes([channel]) + data))
-                self.handler.wfile.flush()
-            except OSError:
-                self.closed = True
+    @property
+    def finished(self) -> bool:
+        return self._finished
 
-    def close(self) -> None:
-        with self.wlock:
-            if not self.closed:
-                try:
-                    self.handler.wfile.write(frame(0x8, struct.pack(">H", 1000)))
-                    self.handler.wfile.flush()
-                except OSError:
-                    pass
-            self.closed = True
+    def out(self, channel: int, data: bytes) -> None:
+        self.link.send(bytes([channel]) + data)
 
-    def status(self, code: int | None, message: str = "") -> None:
+    def feed(self, stdin: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for message in self.link.messages():
+                if not message:
+                    continue
+                data = message
+                if self.protocol.startswith("base64."):
+                    data = bytes([message[0] - ord("0")]) + base64.b64decode(message[1:])
+                if data[0] == STDIN and stdin is not None:
+                    stdin.write(data[1:])
+                    stdin.flush()
+                elif data[0] == CLOSE and data[1:2] == bytes([STDIN]) and stdin is not None:
+                    stdin.close()
+
+    def finish(self, code: int | None, message: str = "") -> None:
+        self._finished = True
         if self.protocol == V1:
-            if code:
-                self.send(STATUS, f"command terminated with non-zero exit code: {code}".encode())
-            return
-        if code == 0:
-            doc: dict[str, Any] = {"metadata": {}, "status": "Success"}
-        elif code is None:
-            doc = {"metadata": {}, "status": "Failure", "message": message,
-                   "reason": "InternalError", "code": 500}  # fmt: skip
+            text = status_text(code, message)
+            if text:
+                self.out(STATUS, text.encode())
         else:
-            doc = {
-                "metadata": {},
-                "status": "Failure",
-                "message": f"command terminated with non-zero exit code: exit status {code}",
-                "reason": "NonZeroExitCode",
-                "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
-            }
-        self.send(STATUS, json.dumps(doc).encode())
+            self.out(STATUS, json.dumps(status_doc(code, message)).encode())
+        self.link.close()
+        with contextlib.suppress(OSError):
+            self.handler.connection.shutdown(socket.SHUT_RDWR)
 
 
-def _pump(stream: Any, session: Session, channel: int) -> None:
+# -- the backend -------------------------------------------------------------------------
+
+
+def _pump(stream: Any, transport: Transport, channel: int) -> None:
     while True:
         chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
         if not chunk:
             return
-        session.send(channel, chunk)
+        transport.out(channel, chunk)
 
 
-def _feed(handler: Any, session: Session, proc: subprocess.Popen[bytes]) -> None:
-    """Client frames to the process: stdin data, CLOSE of stdin, pings; ends with the link."""
-    message = b""
-    try:
-        while True:
-            got = read_frame(handler.rfile)
-            if got is None:
-                break
-            opcode, fin, data = got
-            if opcode == 0x8:
-                break
-            if opcode == 0x9:
-                with session.wlock:
-                    handler.wfile.write(frame(0xA, data))
-                    handler.wfile.flush()
-                continue
-            if opcode not in (0x0, 0x1, 0x2):
-                continue
-            message += data
-            if not fin:
-                continue
-            data, message = message, b""
-            if not data:
-                continue
-            if session.protocol.startswith("base64."):
-                data = bytes([data[0] - ord("0")]) + base64.b64decode(data[1:])
-            if data[0] == STDIN and proc.stdin is not None:
-                proc.stdin.write(data[1:])
-                proc.stdin.flush()
-            elif data[0] == CLOSE and len(data) > 1 and data[1] == STDIN and proc.stdin:
-                proc.stdin.close()
-    except (OSError, ValueError):
-        pass
-    # The link is gone (or the client closed): a command nobody reads from is stopped.
-    if proc.poll() is None and not session.closed:
-        log.warning("exec link closed: killing pid %d", proc.pid)
-        session.closed = True
-        proc.kill()
+def _kill(proc: subprocess.Popen[bytes], done: threading.Event) -> None:
+    """SIGKILL to the command and whatever it started (its own session), as a container's
+    processes all stop with it; never once the command is reaped (its pid may be reused)."""
+    if not done.is_set():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[bytes]) -> None:
+def _feed(transport: Transport, proc: subprocess.Popen[bytes], done: threading.Event) -> None:
+    """The client's input to the process. When the client goes, the command gets the end
+    of its input, as under a kubelet, and the time to finish; one that outlives that is
+    stopped, so that no sandbox process is left behind."""
+    transport.feed(proc.stdin)
+    if transport.finished or done.is_set():
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    if not done.wait(LINK_GRACE):
+        log.warning("exec link closed and pid %d still running %.0f s later: killing it", proc.pid, LINK_GRACE)  # fmt: skip
+        _kill(proc, done)
+
+
+def _reap_with_pod(router: Any, pod: dict[str, Any], proc: subprocess.Popen[bytes],
+                   done: threading.Event) -> None:  # fmt: skip
     """A deleted pod's processes die with it (the exec session ends, as the kubelet's)."""
     key, uid = (pod["metadata"]["namespace"], pod["metadata"]["name"]), pod["metadata"]["uid"]
-    while proc.poll() is None:
+    while not done.wait(0.2):
         current = router.api.store.get("pods", key)
         if current is None or current["metadata"]["uid"] != uid or router.stopping.is_set():
             log.warning("pod %s/%s gone: killing pid %d", *key, proc.pid)
-            proc.kill()
+            _kill(proc, done)
             return
-        try:
-            proc.wait(0.2)
-        except subprocess.TimeoutExpired:
-            continue
 
 
-def serve(handler: Any, router: Any) -> None:
-    """Answer one exec request on ``handler`` (a BaseHTTPRequestHandler)."""
-    split = urlsplit(handler.path)
-    parts = [p for p in split.path.split("/") if p]
-    ns, name = parts[3], parts[5]
-    query = parse_qs(split.query)
+def run(transport: Transport, router: Any, pod: dict[str, Any], container: dict[str, Any], *,
+        command: list[str], want_stdin: bool, merge_stderr: bool = False) -> None:  # fmt: skip
+    """Run ``command`` in the pod, carried by ``transport``, to its end."""
+    root = Path(tempfile.mkdtemp(prefix="kube-exec-"))
     try:
-        if (handler.headers.get("Upgrade") or "").lower().startswith("spdy/"):
-            raise ApiError(400, "BadRequest", "this sandbox serves exec over WebSocket only "
-                           "(kubectl 1.30+, the kubernetes package's stream()); SPDY is not served")  # fmt: skip
-        user = router.authenticate(handler.headers)
-        ref = router.api.ref("pods", ns, name)
-        router.authorize(user, "POST", ref, {})
-        pod = router.api.get(ref)
-        container = _container(pod, (query.get("container") or [""])[0])
-        if pod.get("status", {}).get("phase") != "Running":
-            raise ApiError(400, "BadRequest",
-                           f"pod {name} does not have a host assigned or is not running")  # fmt: skip
-        command = query.get("command") or []
-        if not command:
-            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
-        offered = [
-            p.strip() for p in (handler.headers.get("Sec-WebSocket-Protocol") or "").split(",")
-        ]
-        ours = offered_protocols(int(router.api.pose.major_minor[1]))
-        protocol = next((p for p in ours if p in offered), "")
-        if not protocol:
-            raise ApiError(400, "BadRequest",
-                           f"no supported WebSocket subprotocol in {offered} (this server speaks {', '.join(ours)})")  # fmt: skip
-    except ApiError as exc:
-        body = json.dumps(exc.status()).encode()
-        handler.send_response(exc.code)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-        return
-    key = handler.headers.get("Sec-WebSocket-Key") or ""
-    accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-    handler.send_response(101, "Switching Protocols")
-    handler.send_header("Upgrade", "websocket")
-    handler.send_header("Connection", "Upgrade")
-    handler.send_header("Sec-WebSocket-Accept", accept)
-    handler.send_header("Sec-WebSocket-Protocol", protocol)
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.close_connection = True
-    _run(
-        handler,
-        Session(handler, protocol),
-        pod,
-        container,
-        command=command,
-        query=query,
-        router=router,
-    )
+        env = pod_env(ceph_files(router.api, pod, container), root / "etc-ceph")
+        try:
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    cwd=root, env=env, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            transport.finish(None, f'failed to exec in container: starting container process caused: exec: "{command[0]}": {exc.strerror}')  # fmt: skip
+            return
+        done = threading.Event()  # set once the process is reaped: nothing may kill it after
+        feeder = threading.Thread(target=_feed, args=(transport, proc, done), daemon=True)
+        feeder.start()
+        err_channel = STDOUT if merge_stderr else STDERR
+        pumps = [threading.Thread(target=_pump, args=(s, transport, ch), daemon=True)
+                 for s, ch in ((proc.stdout, STDOUT), (proc.stderr, err_channel))]  # fmt: skip
+        for p in pumps:
+            p.start()
+        threading.Thread(target=_reap_with_pod, args=(router, pod, proc, done), daemon=True).start()
+        for p in pumps:
+            p.join()
+        code = proc.wait()
+        done.set()
+        transport.finish(code)
+        feeder.join(5)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def _container(pod: dict[str, Any], wanted_name: str) -> dict[str, Any]:
+# -- the request -------------------------------------------------------------------------
+
+
+def container_of(pod: dict[str, Any], wanted_name: str) -> dict[str, Any]:
     containers = pod["spec"]["containers"]
     if not wanted_name and len(containers) == 1:
         return dict(containers[0])
@@ -308,38 +238,62 @@ def _container(pod: dict[str, Any], wanted_name: str) -> dict[str, Any]:
                    f"container {wanted_name} is not valid for pod {pod['metadata']['name']}")  # fmt: skip
 
 
-def _run(handler: Any, session: Session, pod: dict[str, Any], container: dict[str, Any], *,
-         command: list[str], query: dict[str, list[str]], router: Any) -> None:  # fmt: skip
-    root = Path(tempfile.mkdtemp(prefix="kube-exec-"))
+def running_pod(handler: Any, router: Any, container: str | None = None) -> dict[str, Any]:
+    """The request's pod, after authentication and authorisation, refused unless Running
+    as the apiserver (no node yet) and the kubelet (nothing started) refuse it. With
+    ``container`` (exec: the query's, maybe "") that container is checked first."""
+    parts = [p for p in urlsplit(handler.path).path.split("/") if p]
+    ns, name = parts[3], parts[5]
+    user = router.authenticate(handler.headers)
+    ref = router.api.ref("pods", ns, name)
+    router.authorize(user, "POST", ref, {})
+    pod: dict[str, Any] = router.api.get(ref)
+    chosen = container_of(pod, container)["name"] if container is not None else ""
+    if not pod["spec"].get("nodeName"):
+        raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+    if pod.get("status", {}).get("phase") != "Running":  # the kubelet's words, passed on
+        missing = f'container not found ("{chosen}")' if container is not None else f'pod not found ("{name}_{ns}")'  # fmt: skip
+        raise upgrade.KubeletError(missing)
+    return pod
+
+
+def _flag(query: dict[str, list[str]], name: str, default: str = "0") -> bool:
+    return (query.get(name) or [default])[0] in ("1", "true")
+
+
+def serve(handler: Any, router: Any) -> None:
+    """Answer one exec request on ``handler`` (a BaseHTTPRequestHandler)."""
+    query = parse_qs(urlsplit(handler.path).query)
+    spdy = upgrade.kind(handler.headers.get("Upgrade") or "") == "spdy"
     try:
-        env = pod_env(ceph_files(router.api, pod, container), root / "etc-ceph")
-        want_stdin = (query.get("stdin") or ["0"])[0] in ("1", "true")
-        try:
-            proc = subprocess.Popen(command, stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    cwd=root, env=env)  # fmt: skip
-        except OSError as exc:
-            msg = f'failed to exec in container: starting container process caused: exec: "{command[0]}": {exc.strerror}'
-            if session.protocol == V1:
-                session.send(STATUS, msg.encode())
-            else:
-                session.status(None, msg)
-            session.close()
+        wanted_container = (query.get("container") or [""])[0]
+        pod = running_pod(handler, router, wanted_container)
+        container = container_of(pod, wanted_container)
+        command = query.get("command") or []
+        if not command:
+            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+        if spdy:
+            protocol = upgrade.spdy_protocol(handler.headers, exec_spdy.PROTOCOLS)
+        else:
+            ours = offered_protocols(int(router.api.pose.major_minor[1]))
+            protocol = upgrade.websocket_protocol(handler.headers, ours)
+    except ApiError as exc:
+        extra = {"X-Accepted-Stream-Protocol-Versions": ", ".join(exec_spdy.PROTOCOLS)} if spdy and exc.code == 403 else {}  # fmt: skip
+        upgrade.refuse(handler, exc, extra)
+        return
+    tty, want_stdin = _flag(query, "tty"), _flag(query, "stdin")
+    transport: Transport
+    if spdy:
+        upgrade.accept_spdy(handler, protocol)
+        expected = exec_spdy.expected_streams(
+            protocol, stdin=want_stdin, stdout=_flag(query, "stdout", "1"),
+            stderr=_flag(query, "stderr", "1"), tty=tty,
+        )  # fmt: skip
+        opened = exec_spdy.SpdyExec.open(handler, protocol, expected)
+        if opened is None:
             return
-        feeder = threading.Thread(target=_feed, args=(handler, session, proc), daemon=True)
-        feeder.start()
-        pumps = [threading.Thread(target=_pump, args=(s, session, ch), daemon=True)
-                 for s, ch in ((proc.stdout, STDOUT), (proc.stderr, STDERR))]  # fmt: skip
-        for p in pumps:
-            p.start()
-        threading.Thread(target=_reap_with_pod, args=(router, pod, proc), daemon=True).start()
-        for p in pumps:
-            p.join()
-        code = proc.wait()
-        session.status(code)
-        session.close()
-        with contextlib.suppress(OSError):
-            handler.connection.shutdown(socket.SHUT_RDWR)
-        feeder.join(5)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        transport = opened
+    else:
+        upgrade.accept_websocket(handler, protocol)
+        transport = WebSocketExec(handler, protocol)
+    run(transport, router, pod, container, command=command, want_stdin=want_stdin, merge_stderr=tty)

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import exec as pod_exec
-from . import managed, openapi, openapi_v2, protobuf
+from . import managed, openapi, openapi_v2, portforward, protobuf, upgrade
 from .api import KubeAPI, Ref, body_object
 from .resources import api_version, group_doc, resource_list
 from .store import ApiError
@@ -503,8 +503,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _serve(self) -> None:
-        if pod_exec.wanted(self.path, self.headers):  # pods/exec over WebSocket
-            pod_exec.serve(self, self.router)
+        streaming = upgrade.wanted(self.path, self.headers)
+        if streaming:  # pods/exec and pods/portforward, over WebSocket or SPDY
+            (pod_exec if streaming == "exec" else portforward).serve(self, self.router)
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
