@@ -92,9 +92,17 @@ class FleetScreen(TabbedTableScreen):
             "status",
             "Status",
             id="fleet.status",
-            tooltip="systemctl status of the unit (also Enter)",
+            tooltip="systemctl status of the unit (also Enter on Units)",
         ),
         Binding("j", "journal", "Journal", id="fleet.journal", tooltip="journalctl of the unit"),
+        Binding(
+            "c",
+            "cat",
+            "Unit file",
+            id="fleet.cat",
+            tooltip="The unit file, as fleetctl cat shows it (also Enter on Unit files)",
+            show=False,
+        ),
         Binding(
             "S", "unit_start", "Start", id="fleet.start", tooltip="Start the unit (fleetctl start)"
         ),
@@ -174,7 +182,7 @@ class FleetScreen(TabbedTableScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
-        unit_action = action in {"status", "journal", *self.DESTRUCTIVE}
+        unit_action = action in {"status", "journal", "cat", *self.DESTRUCTIVE}
         if allowed and unit_action and self.query("#fleet-tabs") and self.tab == "machines":
             return None  # shown greyed: these act on a unit, not a machine
         return allowed
@@ -199,9 +207,18 @@ class FleetScreen(TabbedTableScreen):
     def action_status(self) -> None:
         self._output("status")
 
+    def action_cat(self) -> None:
+        picked = self.selected()
+        if picked is not None:
+            name = picked[0]
+            fetch = lambda: self.service.unit_file(name)  # noqa: E731
+            self.app.push_screen(OutputScreen(f"unit file: {name}", fetch))
+
     @on(DataTable.RowSelected)
     def _row_chosen(self) -> None:
-        if self.tab != "machines":
+        if self.tab == "files":
+            self.action_cat()
+        elif self.tab == "units":
             self._output("status")
 
     def action_journal(self) -> None:

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, TabbedContent
+from textual.widgets import DataTable, RichLog, TabbedContent
 
 from kubeha_tui.config import Settings
 from kubeha_tui.fleet.actions import PIDALIO_WARNING
 from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.screens.app import KubehaApp
-from kubeha_tui.screens.dialogs import ConfirmScreen
+from kubeha_tui.screens.dialogs import ConfirmScreen, OutputScreen
 
 from .support.ui import text_of, until
 
@@ -187,3 +187,29 @@ async def test_changed_cells_widen_their_column(app: KubehaApp, fleet: FleetServ
         await until(pilot, lambda: "inactive" in {str(c) for c in units.get_column(active)})
         await until(pilot, lambda: units.columns[active].content_width >= len("inactive"),
                     what="the column widened")  # fmt: skip
+
+
+async def test_enter_on_a_unit_file_shows_it_as_fleetctl_cat(
+    app: KubehaApp, fleet: FleetServer
+) -> None:
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, app)
+        app.screen.query_one(TabbedContent).active = "files"
+        files = table(app, "files")
+        await until(pilot, lambda: files.row_count > 0, what="the unit files")
+        select(files, "pidalio-apiserver.service")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, OutputScreen), what="the unit file")
+        log = app.screen.query_one(RichLog)
+        await until(
+            pilot, lambda: any("[Unit]" in str(line.text) for line in log.lines), what="its text"
+        )
+        text = "\n".join(line.text for line in log.lines)
+        unit = fleet.registry.get("pidalio-apiserver.service")
+        assert unit is not None
+        for section, name, value in [
+            (o["section"], o["name"], o["value"]) for o in unit.to_json()["options"]
+        ]:
+            assert f"[{section}]" in text and f"{name}={value}" in text
+        assert log.border_title == "unit file: pidalio-apiserver.service"
+        assert "ExecStart=" in text and not text.lstrip().startswith("●")  # not systemctl status

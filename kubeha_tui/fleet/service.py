@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import (
     MachineShell,
     Plan,
@@ -15,7 +16,7 @@ from kubeha_tui.fleet.actions import (
     status_command,
 )
 from kubeha_tui.fleet.client import FleetClient, FleetSnapshot
-from kubeha_tui.fleet.models import Machine
+from kubeha_tui.fleet.models import Machine, serialize_unit_file
 from kubeha_tui.fleet.stack import stack_summary
 from kubeha_tui.polling import Poll
 from kubeha_tui.ssh import SSHOptions, SSHSession
@@ -76,6 +77,13 @@ class FleetService:
 
     def execute(self, p: Plan) -> str:
         return execute(self.client, p)
+
+    def unit_file(self, unit_name: str) -> str:
+        """The unit file as fleet holds it now (what ``fleetctl cat`` prints)."""
+        unit = self.client.unit(unit_name)
+        if unit is None:
+            raise ServiceError(f"{unit_name} is not in fleet any more (destroyed meanwhile?)")
+        return serialize_unit_file(unit.options).decode(errors="replace")
 
     def unit_output(self, kind: str, unit_name: str, machine: Machine) -> str:
         command = status_command(unit_name) if kind == "status" else journal_command(unit_name)
