@@ -61,6 +61,7 @@ class TabbedTableScreen(AreaScreen):
             self.snapshot = snap
             if self.is_current:  # hidden screens catch up when shown again
                 self.render_tables()
+                self._show_matches()
 
     def render_tables(self) -> None:
         raise NotImplementedError
@@ -79,6 +80,7 @@ class TabbedTableScreen(AreaScreen):
         box = self.query_one(f"#{self.AREA}-filter", Input)
         box.value = view.filter
         box.set_class(not view.filter, "hidden")
+        self._show_matches()
 
     # -- filter and sort -------------------------------------------------------
 
@@ -91,6 +93,19 @@ class TabbedTableScreen(AreaScreen):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.views[self.tab].filter = event.value
         self.render_tables()
+        self._show_matches()
+
+    def _show_matches(self) -> None:
+        """How many rows the filter lets through, on the filter box (none is said so)."""
+        view = self.views[self.tab]
+        box = self.query_one(f"#{self.AREA}-filter", Input)
+        if not view.filter:
+            box.border_subtitle = ""
+            return
+        shown, total = len(view.visible()), len(view.rows)
+        box.border_subtitle = (
+            f"no row matches ({total} rows)" if not shown else f"{shown} of {total} rows"
+        )
 
     @on(Input.Submitted, ".filter")
     def _filter_kept(self) -> None:
