@@ -27,7 +27,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("right_square_bracket", "switch_tab(1)", "Next tab", id="area.next-tab", show=False,
-                tooltip="Next tab (]), previous tab ([)"),
+                tooltip="Next tab"),
         Binding("left_square_bracket", "switch_tab(-1)", "Previous tab", id="area.previous-tab", show=False),
     ]  # fmt: skip
 

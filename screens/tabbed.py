@@ -29,10 +29,12 @@ class TabbedTableScreen(AreaScreen):
             "sort",
             "Sort",
             id="table.sort",
-            tooltip="Sort by the next column (O reverses)",
+            tooltip="Sort by the next column",
             show=False,
         ),
-        Binding("O", "reverse", "Reverse", id="table.reverse", show=False),
+        Binding(
+            "O", "reverse", "Reverse", id="table.reverse", tooltip="Reverse the sort", show=False
+        ),
         Binding("escape", "clear_filter", "Clear filter", id="table.clear-filter", show=False),
     ]
 
