@@ -113,35 +113,38 @@ async def load(kubeconfig: Path, tmp: Path, pods: int) -> tuple[float, float]:
 
 
 class Keys:
-    """Cursor-down presses, each timed to the first frame written after the cursor moved,
-    spaced like a person scrolling."""
+    """Cursor-down presses, each timed to the first frame written with the cursor on its new
+    row, spaced like a person scrolling.
+
+    Each frame is stamped with the cursor row it drew: a loop that polled the cursor and
+    then waited for the next frame missed the frame that drew the move whenever that
+    frame came before the poll saw the move, and counted the one after (up to a second
+    later, the age tick) instead.
+    """
 
     def __init__(self, app: KubehaApp) -> None:
         self.app = app
-        self.frames: list[float] = []
+        self.grid: Any = app.screen.query_one("#kube-pods")
+        self.frames: list[tuple[float, int]] = []  # (when, cursor row drawn)
         display = app._display
 
         def timed_display(screen: Any, renderable: Any) -> None:
             display(screen, renderable)
-            self.frames.append(time.perf_counter())
+            self.frames.append((time.perf_counter(), self.grid.cursor_row))
 
         app._display = timed_display
-        self.grid: Any = app.screen.query_one("#kube-pods")
 
     async def press(self) -> float:
         grid = self.grid
         if grid.cursor_row >= grid.row_count - 2:
             grid.move_cursor(row=0, animate=False)
             await asyncio.sleep(0.05)
-        row = grid.cursor_row
+        row, seen = grid.cursor_row, len(self.frames)
         start = time.perf_counter()
         self.app.simulate_key("down")
-        while grid.cursor_row == row:
+        while not any(drawn != row for _, drawn in self.frames[seen:]):
             await asyncio.sleep(0.001)
-        moved = time.perf_counter()
-        while not self.frames or self.frames[-1] <= moved:
-            await asyncio.sleep(0.001)
-        took: float = next(f for f in self.frames if f > moved) - start
+        took: float = next(t for t, drawn in self.frames[seen:] if drawn != row) - start
         await asyncio.sleep(0.05)
         return took
 
