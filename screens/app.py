@@ -32,6 +32,7 @@ from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Pollable
 from kubeha_tui.status import BACKENDS, BackendStatus
 
+from . import heap
 from .base import AreaScreen
 from .help import HelpScreen, key_table
 from .messages import BackendPolled, SSHStateChanged
@@ -157,9 +158,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         ),
     ]
 
-    backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True)
+    # Read through watchers only; a repaint of the app would redraw the whole screen at
+    # every poll (five times a second under Kubernetes churn).
+    backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True, repaint=False)
     data: reactive[dict[str, object]] = reactive(
-        dict, always_update=True
+        dict, always_update=True, repaint=False
     )  # latest snapshot per backend
 
     def __init__(
@@ -182,6 +185,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self._stopping = threading.Event()
         self._watchdog: threading.Timer | None = None
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
+        self._collector = heap.Collector()
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if settings.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -242,6 +246,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             thread.start()
 
     def on_mount(self) -> None:
+        self._collector.start()
+        self.set_interval(0.5, self._collector.tick, name="full collections")
         self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._terminated)
@@ -265,6 +271,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             wakeup.set()
 
     def on_unmount(self) -> None:
+        self._collector.stop()
         self.stop_polls()
         if self._services is not None:
             self._services.close()
@@ -294,6 +301,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.stop_polls()
         self._arm_watchdog(1)
         super()._handle_exception(error)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._collector.input_seen()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         if self._test_crash_key and event.key == self._test_crash_key:
