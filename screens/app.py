@@ -112,6 +112,9 @@ TEST_CRASH_ENV = "KUBEHA_TUI_TEST_CRASH"
 class KubehaApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
+    # The screen drawn first is the default mode's: a switch from Textual's own empty
+    # default screen re-parsed the whole stylesheet twice before the first frame.
+    DEFAULT_MODE = "cluster"
     MODES = {
         "cluster": _cluster_screen,
         "fleet": _fleet_screen,
@@ -248,7 +251,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def on_mount(self) -> None:
         self._collector.start()
         self.set_interval(0.5, self._collector.tick, name="full collections")
-        self.switch_mode(self.settings.screen)
+        if self.settings.screen != self.current_mode:
+            self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._terminated)
         # The terminal is gone: Textual's own shutdown would block writing to it.
