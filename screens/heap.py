@@ -14,8 +14,8 @@ import gc
 import time
 from collections.abc import Callable
 
-IDLE = 2.0  # seconds without input before a full collection may run
-MAX_WAIT = 120.0  # seconds a due collection waits for the operator to pause, at most
+IDLE = 1.0  # seconds without input before a full collection may run
+MAX_WAIT = 20.0  # seconds a due collection waits for the operator to pause, at most
 NEVER = 1 << 30  # a generation-2 threshold that is never reached
 
 
@@ -33,10 +33,12 @@ class Collector:
             gc.set_threshold(self._threshold[0], self._threshold[1], NEVER)
 
     def stop(self) -> None:
-        """Give the collector back its own thresholds."""
+        """Give the collector back its own thresholds, and what the app froze (a process
+        that runs another app, such as a test run, would keep it all otherwise)."""
         if self._threshold is not None:
             gc.set_threshold(*self._threshold)
             self._threshold = None
+        gc.unfreeze()
 
     def input_seen(self) -> None:
         self.last_input = self.clock()
