@@ -83,12 +83,12 @@ async def app_times(conf: Path, tmp: Path) -> tuple[list[float], list[float], li
                 arrived.clear()
                 await arrived.wait()
             while "…" in {  # SIZE and LOCKERS on screen (the screen's handler runs next)
-                r.cells[i] for r in table._shown.values() for i in (1, 3)
+                r.cells[i] for r in table.shown for i in (1, 3)
             }:
                 await pilot.pause(0.01)
             await pilot.pause(0)
             details.append(time.perf_counter() - start)
-            while "…" in {r.cells[4] for r in table._shown.values()}:  # WATCHERS, opened last
+            while "…" in {r.cells[4] for r in table.shown}:  # WATCHERS, opened last
                 await pilot.pause(0.05)
             watchers.append(time.perf_counter() - start)
     return names, details, watchers

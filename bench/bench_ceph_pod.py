@@ -61,11 +61,11 @@ async def app_times(url: str, tmp: Path) -> tuple[list[float], list[float], list
             while not all(i.loaded for i in app.data["ceph"].images):
                 arrived.clear()
                 await arrived.wait()
-            while "…" in {r.cells[i] for r in table._shown.values() for i in (1, 3)}:
+            while "…" in {r.cells[i] for r in table.shown for i in (1, 3)}:
                 await pilot.pause(0.01)
             await pilot.pause(0)
             details.append(time.perf_counter() - started)
-            while "…" in {r.cells[4] for r in table._shown.values()}:
+            while "…" in {r.cells[4] for r in table.shown}:
                 await pilot.pause(0.05)
             watchers.append(time.perf_counter() - started)
     return names, details, watchers

@@ -32,6 +32,7 @@ from kubeha_tui.errors import ServiceError
 from kubeha_tui.polling import Pollable
 from kubeha_tui.status import BACKENDS, BackendStatus
 
+from . import heap
 from .base import AreaScreen
 from .help import HelpScreen, key_table
 from .messages import BackendPolled, SSHStateChanged
@@ -111,6 +112,9 @@ TEST_CRASH_ENV = "KUBEHA_TUI_TEST_CRASH"
 class KubehaApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
+    # The screen drawn first is the default mode's: a switch from Textual's own empty
+    # default screen re-parsed the whole stylesheet twice before the first frame.
+    DEFAULT_MODE = "cluster"
     MODES = {
         "cluster": _cluster_screen,
         "fleet": _fleet_screen,
@@ -168,9 +172,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         ),
     ]
 
-    backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True)
+    # Read through watchers only; a repaint of the app would redraw the whole screen at
+    # every poll (five times a second under Kubernetes churn).
+    backends: reactive[dict[str, BackendStatus]] = reactive(dict, always_update=True, repaint=False)
     data: reactive[dict[str, object]] = reactive(
-        dict, always_update=True
+        dict, always_update=True, repaint=False
     )  # latest snapshot per backend
 
     def __init__(
@@ -193,6 +199,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self._stopping = threading.Event()
         self._watchdog: threading.Timer | None = None
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
+        self._collector = heap.Collector()
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if settings.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -253,7 +260,10 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             thread.start()
 
     def on_mount(self) -> None:
-        self.switch_mode(self.settings.screen)
+        self._collector.start()
+        self.set_interval(0.5, self._collector.tick, name="full collections")
+        if self.settings.screen != self.current_mode:
+            self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._terminated)
         # The terminal is gone: Textual's own shutdown would block writing to it.
@@ -276,6 +286,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             wakeup.set()
 
     def on_unmount(self) -> None:
+        self._collector.stop()
         self.stop_polls()
         if self._services is not None:
             self._services.close()
@@ -305,6 +316,11 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.stop_polls()
         self._arm_watchdog(1)
         super()._handle_exception(error)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._collector.input_seen()
+        await super().on_event(event)
 
     def on_key(self, event: events.Key) -> None:
         if self._test_crash_key and event.key == self._test_crash_key:

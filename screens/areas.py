@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Static
 
-from .doctor import DiagnosingScreen, FindingsUpdated, verdict_text
+from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
 from .kube_rows import RowCache
 from .tables import FastTable, Row, table
 from .widgets import BackendLine

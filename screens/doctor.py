@@ -5,23 +5,19 @@ Ceph screen's dialogs, the guided removal of a lost host's OSDs, an empty bucket
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from kubeha_tui.ceph.images import Image, Locker
 from kubeha_tui.ceph.osds import Step
 from kubeha_tui.doctor import ceph_calls
-from kubeha_tui.doctor.diagnose import diagnose
 from kubeha_tui.doctor.findings import (
     LAYER_LABELS,
     REMOVE_BUCKET,
@@ -29,13 +25,11 @@ from kubeha_tui.doctor.findings import (
     UNLOCK,
     Finding,
     headline,
-    verdict,
 )
-from kubeha_tui.doctor.gather import from_polls, observe
 from kubeha_tui.errors import ServiceError
 
-from .base import AreaScreen
 from .ceph_dialogs import DIALOG_CSS, OSDRemovalScreen, UnlockScreen
+from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, ImageRead
 from .plain import plain, plain_text
@@ -44,98 +38,6 @@ from .workers import ReportsWorkerErrors
 
 COLUMNS = ("SEVERITY", "LAYER", "OBJECT", "WHAT IS WRONG")
 ROW_STYLE = {"critical": "failed", "error": "failed", "warning": "warn"}
-DIAGNOSE_EVERY = 2.0  # seconds
-
-
-@dataclass
-class FindingsUpdated(Message):
-    """A diagnosis finished: the findings, worst first."""
-
-    findings: list[Finding]
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, FindingsUpdated)
-
-
-class DiagnosisFailed(Message):
-    """The diagnosis raised (a bug, reported by the app); another may be scheduled."""
-
-
-def verdict_text(
-    findings: list[Finding], pending: frozenset[str] = frozenset(), *, compact: bool = False
-) -> Text:
-    """One line per layer, as plain text (cluster names are never markup). ``compact`` (a
-    narrow terminal) puts the healthy and connecting layers together on one line."""
-    lines: list[Text] = []
-    calm: list[Text] = []
-    for layer, line in verdict(findings).items():
-        label = LAYER_LABELS[layer]
-        if layer in pending:
-            part = Text.assemble((label, "bold"), " ", ("connecting...", "yellow"))
-        elif line == "healthy":
-            part = Text.assemble((label, "bold"), " ", ("healthy", "green"))
-        else:
-            worst = next(f.severity for f in findings if f.layer == layer)
-            style = "yellow" if worst == "warning" else "bold red"
-            lines.append(Text.assemble((f"{label:<11}", "bold"), (line, style)))
-            continue
-        if compact:
-            calm.append(part)
-        else:
-            lines.append(Text.assemble((f"{label:<11}", "bold"), part[len(label) + 1 :]))
-    if calm:
-        lines.insert(0, Text("  ·  ").join(calm))
-    return Text("\n").join(lines)
-
-
-class DiagnosingScreen(AreaScreen):
-    """What the Cluster and Doctor screens share: diagnose in a thread worker whenever a
-    poll brings new data (never two at once); FindingsUpdated comes back to the screen."""
-
-    _busy = False
-    _again = False
-    _last = 0.0
-    pending: frozenset[str] = frozenset()
-
-    def schedule_diagnosis(self) -> None:
-        """Diagnose now, or once the one under way is done; at most every DIAGNOSE_EVERY
-        seconds (it lists events and endpoints: not on every pod change of a big cluster)."""
-        if not self.is_current:
-            return
-        if self._busy:
-            self._again = True
-            return
-        wait = self._last + DIAGNOSE_EVERY - time.monotonic()
-        if wait > 0:
-            self._busy = self._again = True
-            self.set_timer(wait, self.diagnosis_done)
-            return
-        self._busy, self._again, self._last = True, False, time.monotonic()
-        base = from_polls(getattr(self.app, "data", {}), getattr(self.app, "backends", {}))
-        self.pending = base.pending
-        services = self.kubeha.built_services  # none before the first frame: polls only
-        kube = services.kube.client if services and base.kube is not None else None
-        ceph = services.ceph.ceph if services and base.ceph is not None else None
-
-        def run() -> None:
-            try:
-                self.post_message(FindingsUpdated(diagnose(observe(base, kube, ceph))))
-            except Exception:
-                self.post_message(DiagnosisFailed())  # the next one may do better
-                raise  # reaches the user through the app's one worker-error path
-
-        # On the app, so an unexpected error takes the app's one path to the user.
-        self.app.run_worker(run, name=f"doctor for {self.TITLE_TEXT}", group=f"doctor-{self.TITLE_TEXT}",
-                            thread=True, exclusive=True, exit_on_error=False)  # fmt: skip
-
-    @on(DiagnosisFailed)
-    def _failed(self) -> None:
-        self.diagnosis_done()
-
-    def diagnosis_done(self) -> None:
-        self._busy = False
-        if self._again:
-            self.schedule_diagnosis()
 
 
 class EvidenceScreen(ReportsWorkerErrors, ModalScreen[bool]):

@@ -86,6 +86,7 @@ class KubeScreen(TabbedTableScreen):
             "nodes": RowCache(node_cells),
         }
         self._namespaces: tuple[str, ...] = ()
+        self._notes: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -126,7 +127,9 @@ class KubeScreen(TabbedTableScreen):
                 select.set_options([(plain_text(ns), ns) for ns in snap.namespaces])
                 if self.namespace in snap.namespaces:
                     select.value = self.namespace
-        self.query_one("#kube-notes", Static).update(plain("  ".join(snap.notes)))
+        if snap.notes != self._notes:  # an update lays the screen out again (~6 ms)
+            self._notes = snap.notes
+            self.query_one("#kube-notes", Static).update(plain("  ".join(snap.notes)))
         tab = self.tab
         models: dict[str, Any] = getattr(snap, tab)
         ns = self.namespace

@@ -3,9 +3,10 @@ with a filter and a sort order, so live data never makes the operator lose place
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, compress
+from operator import is_not
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
@@ -13,6 +14,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual._segment_tools import line_crop
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.strip import Strip
@@ -74,6 +76,11 @@ def styled(row: Row) -> list[Cell]:
     return [Text(str(c), style=style) for c in row.cells]
 
 
+def _discard(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
+    for key in [key for key in cache.keys() if stale(key)]:  # noqa: SIM118 - not a dict
+        cache.discard(key)
+
+
 def _width(cell: object) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
@@ -97,36 +104,48 @@ class FastTable(DataTable[Any]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._shown: dict[str, Row] = {}  # what show() last put here, by row key
+        self.shown: list[Row] = []  # what show() last put here, in order
 
     def show(self, rows: Sequence[Row], columns: Sequence[str] | None = None) -> None:
         """Replace the content with ``rows``, keeping the cursor on the same row key.
 
-        With the same keys in the same order only the changed rows are rewritten, in one
-        refresh: DataTable.update_cell costs O(rows) each, far too slow for 2,000 rows.
+        With the same keys in the same order only the rows that are new objects are
+        looked at (found by identity at C speed: a loop in Python over 10,000 rows at
+        every snapshot cost milliseconds the keys waited for), and the table is drawn
+        again only when one of them is on screen. DataTable.update_cell costs O(rows)
+        each, far too slow for 2,000 rows.
         """
         if columns is not None and tuple(str(c.label) for c in self.columns.values()) != tuple(
             columns
         ):
             self.clear(columns=True)
             self.add_columns(*columns)
-            self._shown = {}
-        new_keys = [r.key for r in rows]
-        old_keys = list(self._shown)
-        if old_keys and old_keys == new_keys[: len(old_keys)] and len(self.rows) == len(old_keys):
-            self._update_rows(rows[: len(old_keys)])
-            for row in rows[len(old_keys) :]:  # new rows after the known ones: append only
+        old, known = self.shown, len(self.shown)
+        if known and len(rows) >= known and len(self.rows) == known and self._same_keys(rows):
+            self._update_rows(rows[:known])
+            for row in rows[known:]:  # new rows after the known ones: append only
                 self.add_row(*styled(row), key=row.key)
         else:
-            shown = [k.value for k in self.rows]
+            keys = [r.key for r in rows]
             at = self.cursor_row
-            cursor_key = shown[at] if shown and 0 <= at < len(shown) else None
+            cursor_key = old[at].key if 0 <= at < len(old) else None
             self.clear()
             for row in rows:
                 self.add_row(*styled(row), key=row.key)
-            if cursor_key in new_keys:
-                self.move_cursor(row=new_keys.index(cursor_key), animate=False)
-        self._shown = {r.key: r for r in rows}
+            if cursor_key in keys:
+                self.move_cursor(row=keys.index(cursor_key), animate=False)
+        self.shown = list(rows)
+
+    def _same_keys(self, rows: Sequence[Row]) -> bool:
+        """The first rows have the keys of the rows shown, in order: the rows that are the
+        same objects do, so only the others' keys are compared."""
+        old = self.shown
+        return all(old[i].key == rows[i].key for i in self._changed(rows))
+
+    def _changed(self, rows: Sequence[Row]) -> Iterable[int]:
+        """Indexes of the rows shown that ``rows`` has as another object."""
+        old = self.shown
+        return compress(range(len(old)), map(is_not, old, rows))
 
     def add_row(
         self,
@@ -140,20 +159,35 @@ class FastTable(DataTable[Any]):
         return super().add_row(*cells, height=1, key=key, label=label)
 
     def _update_rows(self, rows: Sequence[Row]) -> None:
-        """Rewrite the rows (same keys, same order as shown) that changed, in one refresh."""
+        """Rewrite the rows (same keys, same order as shown) that changed, forget what was
+        drawn of them, and draw again those on screen: a redraw of the whole table for
+        each snapshot cost ~10 ms of every second frame under churn."""
         column_keys = list(self.columns)
-        changed = False
-        for row in rows:
-            old = self._shown[row.key]
-            if old is row or old == row:
+        old = self.shown
+        changed: dict[RowKey, int] = {}
+        for i in list(self._changed(rows)):
+            row = rows[i]
+            if old[i] == row:
                 continue
-            cells = self._data[RowKey(row.key)]
+            key = RowKey(row.key)
+            cells = self._data[key]
             for col_key, cell in zip(column_keys, styled(row), strict=False):
                 cells[col_key] = cell
-                self._updated_cells.add(CellKey(RowKey(row.key), col_key))
-            changed = True
-        if changed:
-            self.redraw()
+                self._updated_cells.add(CellKey(key, col_key))
+            changed[key] = i
+        if not changed:
+            return
+        self._forget(changed)
+        for i in changed.values():
+            self.refresh_row(i)  # nothing when off screen
+        self.check_idle()  # columns widen for the new cells in DataTable's idle pass
+
+    def _forget(self, rows: dict[RowKey, int]) -> None:
+        """Drop the cached renders of ``rows`` (row key: index)."""
+        lines = {i + self._header_lines for i in rows.values()}
+        _discard(self._cell_render_cache, lambda key: key[0] in rows)
+        _discard(self._row_render_cache, lambda key: key[0] in rows)
+        _discard(self._line_cache, lambda key: key[0] in lines)
 
     def redraw(self) -> None:
         """Render the visible rows again (cells such as ages change with time alone)."""
@@ -184,7 +218,7 @@ class FastTable(DataTable[Any]):
         return Region(x, row_index + self._header_lines, width, 1)
 
     def clear(self, columns: bool = False) -> FastTable:
-        self._shown = {}
+        self.shown = []
         super().clear(columns)
         return self
 
@@ -272,11 +306,17 @@ class FastTable(DataTable[Any]):
         DataTable re-measures a whole column per narrower cell; a column that is a little
         too wide until the next full refill costs nothing, a 10,000-row scan per event does.
         """
+        wider = False
         for row_key, column_key in updated_cells:
             column = self.columns.get(column_key)
             row = self._data.get(row_key)
             if column is not None and row is not None:
-                column.content_width = max(column.content_width, _width(row.get(column_key, "")))
+                width = _width(row.get(column_key, ""))
+                if width > column.content_width:
+                    column.content_width, wider = width, True
+        if wider:  # every line drawn is at the old widths
+            self._update_count += 1
+            self.refresh()
         self._require_update_dimensions = True
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:

@@ -13,8 +13,8 @@ from textual.widgets import Button, DataTable, Static
 
 from kubeha_tui.cli import main
 from kubeha_tui.config import Settings
+from kubeha_tui.doctor import diagnose as doctor_rules
 from kubeha_tui.doctor.findings import UNLOCK, Finding, NextStep
-from kubeha_tui.screens import doctor as doctor_screen
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.doctor import DoctorScreen, EvidenceScreen
 from kubeha_tui.screens.help import HelpScreen
@@ -142,7 +142,7 @@ def test_cli_exit_2_when_nothing_answers(tmp_path: Path, capsys: Any) -> None:
 async def test_a_failing_diagnosis_is_reported_and_the_next_one_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = doctor_screen.diagnose
+    real = doctor_rules.diagnose
     calls: list[int] = []
 
     def flaky(obs: Any) -> list[Finding]:
@@ -152,7 +152,7 @@ async def test_a_failing_diagnosis_is_reported_and_the_next_one_runs(
         found: list[Finding] = real(obs)
         return found
 
-    monkeypatch.setattr(doctor_screen, "diagnose", flaky)
+    monkeypatch.setattr(doctor_rules, "diagnose", flaky)  # read at each diagnosis
     app = KubehaApp(nowhere(tmp_path))
     notes: list[str] = []
     monkeypatch.setattr(app, "notify", lambda text, **_: notes.append(str(text)))

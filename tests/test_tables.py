@@ -4,10 +4,13 @@ with time alone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 from textual.widgets import DataTable
 
+from kubeha_tui.screens.kube_rows import RowCache
 from kubeha_tui.screens.tables import FastTable, Row, table
 
 
@@ -83,3 +86,88 @@ async def test_redraw_shows_cells_that_changed_with_time() -> None:
         grid.redraw()
         await pilot.pause()
         assert "2m" in grid.render_line(1).text
+
+
+def text_of(grid: FastTable, index: int) -> str:
+    """The text of row ``index`` drawn (and cached) as if on screen (below the header)."""
+    return str(grid._render_line(index + 1, 0, grid.size.width, grid.rich_style).text)
+
+
+async def test_a_changed_row_is_drawn_anew_on_screen_and_when_scrolled_to() -> None:
+    app = TableApp(500)
+    async with app.run_test(size=(60, 12)) as pilot:
+        grid = app.query_one(FastTable)
+        assert "Running" in text_of(grid, 2) and "Running" in text_of(grid, 400)  # cached
+        rows = list(app.rows)
+        rows[2] = Row("ns/pod-2", ("ns", "pod-00002", "Pending"))
+        rows[400] = Row("ns/pod-400", ("ns", "pod-00400", "Unknown"))
+        grid.show(rows)
+        await pilot.pause()
+        assert "Pending" in grid.render_line(3).text  # on screen
+        grid.scroll_to(y=395, animate=False)  # the cursor stays on row 0
+        await pilot.pause()
+        assert "Unknown" in grid.render_line(6).text  # row 400, drawn before at this width
+        assert grid.shown == rows
+
+
+async def test_a_changed_row_with_a_wider_cell_widens_its_column_on_every_row() -> None:
+    app = TableApp(50)
+    async with app.run_test(size=(80, 12)) as pilot:
+        grid = app.query_one(FastTable)
+        before = grid.render_line(1).text.index("Running")
+        rows = list(app.rows)
+        rows[1] = Row("ns/pod-1", ("ns", "pod-00001-with-a-longer-name", "Running"))
+        grid.show(rows)
+        await pilot.pause()
+        at = [grid.render_line(y).text.index("Running") for y in (1, 2, 3)]
+        assert at[0] > before and at == [at[0]] * 3, at
+
+
+async def test_rows_in_another_order_refill_the_table_and_keep_the_cursor_on_its_row() -> None:
+    app = TableApp(30)
+    async with app.run_test(size=(60, 12)) as pilot:
+        grid = app.query_one(FastTable)
+        grid.move_cursor(row=5, animate=False)
+        grid.show(list(reversed(app.rows)))
+        await pilot.pause()
+        assert [k.value for k in grid.rows][:2] == ["ns/pod-29", "ns/pod-28"]
+        assert grid.cursor_row == 24  # still on ns/pod-5
+
+
+@dataclass(frozen=True)
+class Thing:
+    name: str
+    status: str
+    namespace: str = "ns"
+    created: float = 0.0
+
+
+def test_row_cache_rebuilds_only_the_rows_of_changed_objects_in_key_order() -> None:
+    built: list[str] = []
+
+    def cells(thing: Thing, _age: object, *context: object) -> tuple[object, ...]:
+        built.append(thing.name)
+        return (thing.name, thing.status, *context)
+
+    cache = RowCache(cells)
+    models = {f"ns/{n}": Thing(n, "Running") for n in ("b", "a", "c")}
+    first = cache.rows(models)
+    assert [r.key for r in first] == ["ns/a", "ns/b", "ns/c"] and sorted(built) == ["a", "b", "c"]
+    built.clear()
+    models = {**models, "ns/b": Thing("b", "Failed")}
+    second = cache.rows(models)
+    assert built == ["b"] and second[1].cells == ("b", "Failed")
+    assert second[0] is first[0] and second[2] is first[2]
+    built.clear()
+    del models["ns/a"]
+    models["ns/d"] = Thing("d", "Pending", namespace="other")
+    third = cache.rows(models)
+    assert [r.key for r in third] == ["ns/b", "ns/c", "ns/d"] and built == ["d"]
+    assert third[0] is second[1]
+    assert [r.key for r in cache.rows(models, keep=lambda t: t.namespace == "ns")] == [
+        "ns/b",
+        "ns/c",
+    ]
+    built.clear()
+    assert cache.rows(models, context=("x",))[0].cells == ("b", "Failed", "x")
+    assert sorted(built) == ["b", "c", "d"]  # another context: every row anew

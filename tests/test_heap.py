@@ -1,0 +1,67 @@
+"""The app's full garbage collections wait for a pause in the operator's input."""
+
+from __future__ import annotations
+
+import gc
+
+from kubeha_tui.screens.heap import IDLE, MAX_WAIT, Collector
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def full_collections() -> int:
+    return int(gc.get_stats()[2]["collections"])
+
+
+def young_collections_until_due(threshold: tuple[int, int, int]) -> None:
+    """Run as many young collections as make a full one due by the default thresholds."""
+    for _ in range(threshold[2] + 1):
+        gc.collect(1)
+
+
+def test_a_due_full_collection_waits_for_a_pause_in_the_input() -> None:
+    clock = Clock()
+    collector = Collector(clock)
+    threshold = gc.get_threshold()
+    gc.collect()  # nothing due at the start
+    collector.start()
+    try:
+        assert gc.get_threshold()[2] > threshold[2]  # none of the collector's own
+        before = full_collections()
+        collector.input_seen()
+        assert not collector.tick()  # not due yet
+        young_collections_until_due(threshold)
+        assert not collector.tick() and full_collections() == before  # typing: not now
+        clock.now += IDLE / 2
+        collector.input_seen()
+        assert not collector.tick()
+        clock.now += IDLE
+        assert collector.tick() and full_collections() == before + 1  # a pause: now
+        assert not collector.tick()  # nothing due any more
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == threshold
+
+
+def test_a_due_full_collection_runs_after_max_wait_even_while_typing() -> None:
+    clock = Clock()
+    collector = Collector(clock)
+    threshold = gc.get_threshold()
+    gc.collect()  # nothing due at the start
+    collector.start()
+    try:
+        young_collections_until_due(threshold)
+        collector.input_seen()
+        assert not collector.tick()
+        before = full_collections()
+        clock.now += MAX_WAIT
+        collector.input_seen()
+        assert collector.tick() and full_collections() == before + 1
+    finally:
+        collector.stop()
