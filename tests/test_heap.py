@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from kubeha_tui.screens.heap import IDLE, MAX_WAIT, Collector
 
 
@@ -63,5 +65,34 @@ def test_a_due_full_collection_runs_after_max_wait_even_while_typing() -> None:
         clock.now += MAX_WAIT
         collector.input_seen()
         assert collector.tick() and full_collections() == before + 1
+    finally:
+        collector.stop()
+
+
+def test_full_collections_are_spaced_by_fifty_times_their_duration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    collector = Collector(clock)
+    threshold = gc.get_threshold()
+    gc.collect()
+    collector.start()
+    real_collect = gc.collect
+
+    def slow_collect(generation: int = 2) -> int:
+        if generation == 2:
+            clock.now += 0.1  # a full collection that took 0.1 s
+        return real_collect(generation)
+
+    monkeypatch.setattr(gc, "collect", slow_collect)
+    try:
+        clock.now += IDLE
+        young_collections_until_due(threshold)
+        assert collector.tick()
+        young_collections_until_due(threshold)
+        clock.now += 1.0
+        assert not collector.tick()  # idle and due, but 1 s < 50 x 0.1 s after the last
+        clock.now += 4.5  # 5.4 s after the last one ended
+        assert collector.tick()
     finally:
         collector.stop()
