@@ -192,9 +192,11 @@ class ExecSession:
     # -- frames ----------------------------------------------------------------------
 
     def _recv(self, n: int) -> bytes:
-        assert self._sock is not None
         while len(self._buf) < n:
-            chunk = self._sock.recv(max(65536, n - len(self._buf)))
+            sock = self._sock
+            if sock is None:  # closed by close() on another thread: the session ended
+                raise EOFError
+            chunk = sock.recv(max(65536, n - len(self._buf)))
             if not chunk:
                 raise EOFError
             self._buf += chunk
