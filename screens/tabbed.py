@@ -102,10 +102,10 @@ class TabbedTableScreen(AreaScreen):
         view = self.views[self.tab]
         box = self.query_one(f"#{self.AREA}-filter", Input)
         if not view.filter:
-            box.border_subtitle = ""
+            box.border_title = ""
             return
         shown, total = len(view.visible()), len(view.rows)
-        box.border_subtitle = (
+        box.border_title = (
             f"no row matches ({total} rows)" if not shown else f"{shown} of {total} rows"
         )
 

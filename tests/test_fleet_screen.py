@@ -115,10 +115,10 @@ async def test_filter_and_sort(app: KubehaApp) -> None:
         await until(pilot, lambda: table(app, "units").row_count == 3)
         assert {r[0] for r in cells(table(app, "units"))} == {"pidalio-node.service"}
         box = app.screen.query_one("#fleet-filter")
-        assert box.border_subtitle == "3 of 10 rows"
+        assert box.border_title == "3 of 10 rows"
         await pilot.press(*"[(*")
         await until(pilot, lambda: table(app, "units").row_count == 0)
-        assert box.border_subtitle == "no row matches (10 rows)"
+        assert box.border_title == "no row matches (10 rows)"
         await pilot.press("escape")
         await until(pilot, lambda: table(app, "units").row_count == 10)
         await pilot.press("o", "o")  # sort by MACHINE
