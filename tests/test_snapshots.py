@@ -11,6 +11,7 @@ import pytest
 
 from kubeha_tui.config import Settings
 from kubeha_tui.screens.app import SCREEN_TITLES, KubehaApp
+from kubeha_tui.screens.diagnosing import DiagnosingScreen
 
 from .support.ui import until
 
@@ -30,6 +31,10 @@ async def all_probed(pilot: Any) -> None:
         timeout=30,
         what="every backend probed",
     )
+    screen = app.screen
+    if isinstance(screen, DiagnosingScreen):  # the verdict is made in a worker, after them
+        await until(pilot, lambda: not screen._busy and not screen._again, timeout=30,
+                    what="the verdict of the last poll")  # fmt: skip
     await pilot.pause()
 
 
