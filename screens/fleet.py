@@ -100,7 +100,7 @@ class FleetScreen(TabbedTableScreen):
             "cat",
             "Unit file",
             id="fleet.cat",
-            tooltip="The unit file, as fleetctl cat shows it (also Enter on Unit files)",
+            tooltip="The unit file (fleetctl cat; also Enter on Unit files)",
             show=False,
         ),
         Binding(

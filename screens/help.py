@@ -13,12 +13,15 @@ from textual.widgets import Static
 from .plain import plain
 from .workers import ReportsWorkerErrors
 
+STANDARD = frozenset({"app.focus-next", "app.focus-previous"})  # Tab, Shift+Tab
+
 
 def key_table(screen: Screen[object]) -> Table:
     """Our bindings on ``screen`` (those with an id). Keys that do not apply right here
     (another tab's) are listed as such; refused ones (read-only mode) are left out.
 
-    Widgets' own keys (table cursor movement and so on) are standard and omitted.
+    Widgets' own keys (table cursor movement and so on) are standard and omitted, as
+    are Tab and Shift+Tab.
     """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan", no_wrap=True)
@@ -26,7 +29,7 @@ def key_table(screen: Screen[object]) -> Table:
     seen = set()
     for active in screen.app.active_bindings.values():
         binding = active.binding
-        if binding.id is None or binding.id in seen:
+        if binding.id is None or binding.id in seen or binding.id in STANDARD:
             continue
         seen.add(binding.id)
         key = binding.key_display or screen.app.get_key_display(binding)
