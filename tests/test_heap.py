@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -27,13 +29,24 @@ def young_collections_until_due(threshold: tuple[int, int, int]) -> None:
         gc.collect(1)
 
 
-def test_a_due_full_collection_waits_for_a_pause_in_the_input() -> None:
+@contextmanager
+def started() -> Iterator[tuple[Clock, Collector, tuple[int, int, int]]]:
+    """A collector on a test clock, started with nothing due, stopped afterwards; the
+    default thresholds it found are what it puts back."""
     clock = Clock()
     collector = Collector(clock)
     threshold = gc.get_threshold()
     gc.collect()  # nothing due at the start
     collector.start()
     try:
+        yield clock, collector, threshold
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == threshold
+
+
+def test_a_due_full_collection_waits_for_a_pause_in_the_input() -> None:
+    with started() as (clock, collector, threshold):
         assert gc.get_threshold()[2] > threshold[2]  # none of the collector's own
         before = full_collections()
         collector.input_seen()
@@ -46,18 +59,10 @@ def test_a_due_full_collection_waits_for_a_pause_in_the_input() -> None:
         clock.now += IDLE
         assert collector.tick() and full_collections() == before + 1  # a pause: now
         assert not collector.tick()  # nothing due any more
-    finally:
-        collector.stop()
-    assert gc.get_threshold() == threshold
 
 
 def test_a_due_full_collection_runs_after_max_wait_even_while_typing() -> None:
-    clock = Clock()
-    collector = Collector(clock)
-    threshold = gc.get_threshold()
-    gc.collect()  # nothing due at the start
-    collector.start()
-    try:
+    with started() as (clock, collector, threshold):
         young_collections_until_due(threshold)
         collector.input_seen()
         assert not collector.tick()
@@ -65,27 +70,20 @@ def test_a_due_full_collection_runs_after_max_wait_even_while_typing() -> None:
         clock.now += MAX_WAIT
         collector.input_seen()
         assert collector.tick() and full_collections() == before + 1
-    finally:
-        collector.stop()
 
 
 def test_full_collections_are_spaced_by_fifty_times_their_duration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = Clock()
-    collector = Collector(clock)
-    threshold = gc.get_threshold()
-    gc.collect()
-    collector.start()
     real_collect = gc.collect
+    with started() as (clock, collector, threshold):
 
-    def slow_collect(generation: int = 2) -> int:
-        if generation == 2:
-            clock.now += 0.1  # a full collection that took 0.1 s
-        return real_collect(generation)
+        def slow_collect(generation: int = 2) -> int:
+            if generation == 2:
+                clock.now += 0.1  # a full collection that took 0.1 s
+            return real_collect(generation)
 
-    monkeypatch.setattr(gc, "collect", slow_collect)
-    try:
+        monkeypatch.setattr(gc, "collect", slow_collect)
         clock.now += IDLE
         young_collections_until_due(threshold)
         assert collector.tick()
@@ -94,5 +92,3 @@ def test_full_collections_are_spaced_by_fifty_times_their_duration(
         assert not collector.tick()  # idle and due, but 1 s < 50 x 0.1 s after the last
         clock.now += 4.5  # 5.4 s after the last one ended
         assert collector.tick()
-    finally:
-        collector.stop()
