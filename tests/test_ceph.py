@@ -307,10 +307,10 @@ def test_without_the_lister_the_images_are_opened(
     ceph: CephBackend, ceph_cluster: CephSandbox, watched_pair: None,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    if isinstance(ceph, PodCeph):  # the next session's helper is sent no lister
-        empty = ceph_cluster.root / "no-lister.py"
-        empty.write_text("")
-        monkeypatch.setattr(pod, "LISTER", empty)
+    if isinstance(ceph, PodCeph):  # the next session's helper has a Python without ctypes
+        broken = ceph_cluster.root / "no-ctypes.py"
+        broken.write_text("raise ImportError(\"No module named '_ctypes'\")\n")
+        monkeypatch.setattr(pod, "LISTER", broken)
         ceph.forget()
         service: CephBackend = ceph
     else:  # a librados without the C++ symbol
@@ -323,6 +323,7 @@ def test_without_the_lister_the_images_are_opened(
             assert images["watched"].watchers == holder and images["unwatched"].watchers == ()
         assert sorted(opened) == ["unwatched", "watched"]
         assert "opening them instead" in caplog.text
+        assert ("_ctypes" if isinstance(service, PodCeph) else "no_such_symbol") in caplog.text
     finally:
         if isinstance(service, PodCeph):
             monkeypatch.undo()

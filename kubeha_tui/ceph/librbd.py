@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kubeha_tui.ceph import headers, watchlist
-from kubeha_tui.ceph.backend import Progress, Stopped, stopped_text
+from kubeha_tui.ceph.backend import Progress, Stopped, screen_first, stopped_text
 from kubeha_tui.ceph.models import (
     HALF_DELETED,
     CreateRequest,
@@ -110,23 +110,13 @@ def iter_details(
         yield from _open_pass(service, rest, sum(i.name in front for i in rest))
 
 
-def _chunks(order: list[Image], front: int) -> Iterator[list[Image]]:
-    """The rows on screen alone first, then HEADER_CHUNK at a time."""
-    start = 0
-    if front:
-        yield order[:front]
-        start = front
-    for at in range(start, len(order), HEADER_CHUNK):
-        yield order[at : at + HEADER_CHUNK]
-
-
 def _header_pass(service: CephService, order: list[Image], front: int) -> Iterator[list[Image]]:
     lister = service.watch_lister()
     with (
         service.ioctx(order[0].pool) as ioctx,
         ThreadPoolExecutor(1, thread_name_prefix="rbd-watchers") as side,
     ):
-        for chunk in _chunks(order, front):
+        for chunk in screen_first(order, front, HEADER_CHUNK):
             if service.closing:
                 return  # the app is quitting
             listing = (

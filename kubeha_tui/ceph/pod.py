@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from kubeha_tui.ceph import headers, shapes
-from kubeha_tui.ceph.backend import Progress, Stopped, answer, prefixes, stopped_text
+from kubeha_tui.ceph.backend import (
+    Progress,
+    Stopped,
+    answer,
+    prefixes,
+    screen_first,
+    stopped_text,
+)
 from kubeha_tui.ceph.models import (
     HALF_DELETED,
     Capabilities,
@@ -39,7 +46,8 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 
 PLACES = (("ceph", "app=ceph,daemon=mon"), ("rook-ceph", "app=rook-ceph-tools"))
 HELPER = Path(__file__).with_name("pod_helper.py")
-# Sent ahead of the helper, in the same source: it lists watchers without opening images.
+# Sent with the helper, as a string it runs on first use (a failure there, such as a
+# Python without ctypes, only means opening images): it lists watchers without opening.
 LISTER = Path(__file__).with_name("watchlist.py")
 log = logging.getLogger(__name__)
 # Reads the helper's length and source from stdin, then runs it; stdin stays for requests.
@@ -89,7 +97,7 @@ class Helper:
 
     def start(self) -> dict[str, Any]:
         self.session.open(self.timeout)
-        source = LISTER.read_text() + "\n" + HELPER.read_text()
+        source = f"WATCHLIST = {LISTER.read_text()!r}\n{HELPER.read_text()}"
         self.session.write(f"{len(source)}\n{source}".encode())
         self._wait(0, self.timeout * 2, "starting")
         return dict(self.call("hello", {}, self.timeout * 2))
@@ -372,12 +380,10 @@ class PodCeph:
             ]
 
     def _header_pass(self, pool: str, order: list[Image], shown: int) -> Iterator[list[Image]]:
-        cuts = [0, *([shown] if shown else []), *range(shown + HEADER_CHUNK, len(order), HEADER_CHUNK)]  # fmt: skip
         with ThreadPoolExecutor(1, thread_name_prefix="pod-watchers") as side:
-            for at, end in zip(cuts, [*cuts[1:], len(order)], strict=True):
+            for chunk in screen_first(order, shown, HEADER_CHUNK):
                 if self.closing:
                     return
-                chunk = order[at:end]
                 listing = side.submit(self._list_watchers, pool, chunk) if not self._no_lister else None  # fmt: skip
                 calls = [
                     [o, c, m, base64.b64encode(d).decode()]
@@ -405,7 +411,7 @@ class PodCeph:
                     watching = {}  # opened instead
                 yield [listed_watchers(i, watching.get(headers.header_object(i.id))) for i in batch]
 
-    def _list_watchers(self, pool: str, chunk: list[Image]) -> dict[str, Any]:
+    def _list_watchers(self, pool: str, chunk: Sequence[Image]) -> dict[str, Any]:
         """The chunk's header objects' watchers; {} when they cannot be listed (the images
         are opened instead: for the session's life when the helper cannot list them)."""
         try:
