@@ -101,7 +101,7 @@ class Image:
     lockers: tuple[Locker, ...] = ()
     watchers: tuple[str, ...] = ()
     error: str = ""
-    watched: bool = False  # watchers known (they need an open image, so they come last)
+    watched: bool = False  # watchers known (listed on the header object, else by opening it)
 
     @property
     def loaded(self) -> bool:
