@@ -50,13 +50,18 @@ class _Watch(ctypes.Structure):  # obj_watch_t (rados_types.h), after a node's n
 NODE_LINKS = ctypes.sizeof(ctypes.c_void_p) * 2
 
 
-def _load(name):
-    # type: (str) -> ctypes.CDLL
-    path = ctypes.util.find_library(name) or "lib%s.so" % name
-    try:
-        return ctypes.CDLL(path)
-    except OSError as exc:
-        raise Unavailable("cannot load %s: %s" % (path, exc)) from None
+def _load(name, soname):
+    # type: (str, str) -> ctypes.CDLL
+    """The library by its soname first (what the rados binding links, so usually loaded
+    already; a runtime image has no unversioned .so), else where ldconfig says."""
+    errors = []
+    for path in (soname, ctypes.util.find_library(name)):
+        if path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError as exc:
+                errors.append(str(exc))
+    raise Unavailable("cannot load %s: %s" % (soname, "; ".join(errors) or "not found"))
 
 
 class WatchLister:
@@ -75,10 +80,11 @@ class WatchLister:
 
     def _bind(self):
         # type: () -> ctypes.CDLL
-        lib = _load("rados")
+        lib = _load("rados", "librados.so.2")
         try:
             call = getattr(lib, LIST_WATCHERS)
-            delete = _load("stdc++")._ZdlPv  # operator delete: the list's nodes are ours to free
+            # operator delete: the list's nodes are ours to free
+            delete = _load("stdc++", "libstdc++.so.6")._ZdlPv
         except AttributeError as exc:
             raise Unavailable("this librados has no IoCtx::list_watchers (%s)" % exc) from None
         call.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
