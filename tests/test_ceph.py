@@ -5,20 +5,26 @@ backend (exec into a sandbox mon pod, which reaches the same cluster)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kubeha_tui.ceph import librbd, pod, watchlist
 from kubeha_tui.ceph.backend import CephBackend, Stopped
 from kubeha_tui.ceph.connection import CephService, import_binding
+from kubeha_tui.ceph.headers import header_object
 from kubeha_tui.ceph.images import (
     KUBELET_COOKIE,
+    Image,
     Locker,
     blocklisted,
     check_create,
@@ -30,6 +36,7 @@ from kubeha_tui.ceph.images import (
     parse_size,
     unlock,
 )
+from kubeha_tui.ceph.models import plain_addr
 from kubeha_tui.ceph.osds import Cancelled, health, osd_tree, pg_summary, remove_osd
 from kubeha_tui.ceph.pod import PodCeph
 from kubeha_tui.ceph.service import CephSnapshot, CephStatusService
@@ -212,6 +219,134 @@ def test_poll_gives_names_then_details(ceph: CephBackend) -> None:
         assert last.health == "HEALTH_OK" and len(last.tree.osds) == 3  # type: ignore[attr-defined]
     finally:
         delete(ceph, "rbd", "polled")
+
+
+# -- watchers --------------------------------------------------------------------
+
+
+@contextmanager
+def held_open(conf: Path, name: str) -> Iterator[tuple[str, ...]]:
+    """``name`` opened read-write by another client (its watch on the header): that
+    client's addresses as librbd itself lists them."""
+    rbd = import_binding("rbd")
+    other = CephService(str(conf))
+    try:
+        with other.ioctx("rbd") as io, rbd.Image(io, name) as img:
+            yield tuple(sorted(plain_addr(w["addr"]) for w in img.watchers_list()))
+    finally:
+        other.close()
+
+
+def count_opens(ceph: CephBackend, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the images the backend opens from now on (to read their watchers)."""
+    opened: list[str] = []
+    if isinstance(ceph, PodCeph):
+        call = ceph.call
+
+        def recording(op: str, *args: Any, **kw: Any) -> Any:
+            if op == "details":
+                opened.extend(name for _, name in kw["images"])
+            return call(op, *args, **kw)
+
+        monkeypatch.setattr(ceph, "call", recording)
+    else:
+        details = librbd._details
+
+        def counting(service: CephService, ioctx: Any, image: Image, watchers: bool) -> Image:
+            opened.append(image.name)
+            return details(service, ioctx, image, watchers)
+
+        monkeypatch.setattr(librbd, "_details", counting)
+    return opened
+
+
+def two_images(ceph: CephBackend) -> dict[str, Image]:
+    return {i.name: i for i in load_details(ceph, [i for i in list_names(ceph, "rbd")
+                                                   if i.name in ("watched", "unwatched")])}  # fmt: skip
+
+
+@pytest.fixture
+def watched_pair(ceph: CephBackend) -> Iterator[None]:
+    for name in ("watched", "unwatched"):
+        create(ceph, check_create(ceph, "rbd", name, "4M", ["layering", "exclusive-lock"]))
+    try:
+        yield
+    finally:
+        for name in ("watched", "unwatched"):
+            with contextlib.suppress(ServiceError):
+                delete(ceph, "rbd", name)
+
+
+def test_watchers_are_listed_on_the_header_without_opening_images(
+    ceph: CephBackend,
+    ceph_cluster: CephSandbox,
+    watched_pair: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened = count_opens(ceph, monkeypatch)
+    with held_open(ceph_cluster.conf, "watched") as holder:
+        assert holder  # librbd lists its own watch
+        images = two_images(ceph)
+        assert images["watched"].watchers == holder and images["watched"].state == "in use"
+        assert images["unwatched"].watchers == () and images["unwatched"].state == "free"
+        with pytest.raises(ServiceError, match=rf"in use by 1 client\(s\) \({holder[0]}\)"):
+            delete(ceph, "rbd", "watched")  # the check at action time sees it
+        assert opened == []
+    delete(ceph, "rbd", "watched")  # the holder closed it: a fresh check lets it go
+    assert "watched" not in [i.name for i in list_names(ceph, "rbd")]
+
+
+def test_the_rows_on_screen_come_first_complete(ceph: CephBackend, watched_pair: None) -> None:
+    listed = [i for i in list_names(ceph, "rbd") if i.name in ("watched", "unwatched")]
+    first, *rest = ceph.read_details(listed, first=["watched"])
+    assert [i.name for i in first] == ["watched"] and first[0].complete
+    assert [i.name for batch in rest for i in batch] == ["unwatched"]
+
+
+def test_without_the_lister_the_images_are_opened(
+    ceph: CephBackend, ceph_cluster: CephSandbox, watched_pair: None,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    if isinstance(ceph, PodCeph):  # the next session's helper has a Python without ctypes
+        broken = ceph_cluster.root / "no-ctypes.py"
+        broken.write_text("raise ImportError(\"No module named '_ctypes'\")\n")
+        monkeypatch.setattr(pod, "LISTER", broken)
+        ceph.forget()
+        service: CephBackend = ceph
+    else:  # a librados without the C++ symbol
+        monkeypatch.setattr(watchlist, "LIST_WATCHERS", "no_such_symbol")
+        service = CephService(str(ceph_cluster.conf))
+    try:
+        opened = count_opens(service, monkeypatch)
+        with held_open(ceph_cluster.conf, "watched") as holder:
+            images = two_images(service)
+            assert images["watched"].watchers == holder and images["unwatched"].watchers == ()
+        assert sorted(opened) == ["unwatched", "watched"]
+        assert "opening them instead" in caplog.text
+        assert ("_ctypes" if isinstance(service, PodCeph) else "no_such_symbol") in caplog.text
+    finally:
+        if isinstance(service, PodCeph):
+            monkeypatch.undo()
+            service.forget()  # the next test's session gets its lister again
+        else:
+            service.close()
+
+
+def test_the_lister_names_each_objects_watchers(
+    ceph_cluster: CephSandbox, watched_pair: None
+) -> None:
+    service = CephService(str(ceph_cluster.conf))
+    lister = watchlist.WatchLister(str(ceph_cluster.conf))
+    try:
+        ids = {i.name: i.id for i in list_names(service, "rbd")}
+        with held_open(ceph_cluster.conf, "watched") as holder:
+            got = lister.watchers("rbd", [header_object(ids["watched"]), header_object(ids["unwatched"]), "nothing-here"])  # fmt: skip
+        assert got == {header_object(ids["watched"]): list(holder),
+                       header_object(ids["unwatched"]): [], "nothing-here": -2}  # fmt: skip
+        assert lister.watchers("no-such-pool", ["x"]) == {"x": -2}
+    finally:
+        lister.close()
+        service.close()
 
 
 # -- locks -----------------------------------------------------------------------

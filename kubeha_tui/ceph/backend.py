@@ -70,6 +70,14 @@ class CephBackend(Protocol):
     def close(self) -> None: ...
 
 
+def screen_first(order: Sequence[Image], shown: int, size: int) -> Iterator[Sequence[Image]]:
+    """``order``'s first ``shown`` (the rows on screen) alone, then ``size`` at a time."""
+    if shown:
+        yield order[:shown]
+    for at in range(shown, len(order), size):
+        yield order[at : at + size]
+
+
 def answer(prefix: str, ret: int, out: bytes, errs: str, *, check: bool) -> tuple[int, Any, str]:
     """A mon/mgr command's raw answer as ``(ret, parsed JSON or text, status text)``."""
     if check and ret:

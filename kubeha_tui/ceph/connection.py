@@ -5,6 +5,7 @@ supports, and the RBD calls of the seam (backend.CephBackend) through librbd.py.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kubeha_tui.ceph import librbd
+from kubeha_tui.ceph import librbd, watchlist
 from kubeha_tui.ceph.backend import Progress, answer, prefixes
 from kubeha_tui.ceph.models import Capabilities, CreateRequest, Image, Locker
 from kubeha_tui.errors import ServiceError
@@ -21,6 +22,7 @@ from kubeha_tui.errors import ServiceError
 # librados writes to the terminal's stderr, which is under the TUI: never let it, and
 # make no admin socket (a console needs none, and a second client would collide on it).
 QUIET = {"log_to_stderr": "false", "err_to_stderr": "false", "admin_socket": ""}
+log = logging.getLogger(__name__)
 
 
 def import_binding(name: str) -> ModuleType:
@@ -46,6 +48,10 @@ class CephService:
     _caps: Capabilities | None = field(default=None, init=False)
     _lock: threading.Condition = field(default_factory=threading.Condition, init=False)
     _users: int = field(default=0, init=False)  # calls under way on the connection
+    # A second handle, for listing watchers without opening images (watchlist.py); None
+    # when it was found not to work with this librados (then the images are opened).
+    _lister: watchlist.WatchLister | None = field(default=None, init=False)
+    _no_lister: str = field(default="", init=False)
     closing: bool = field(default=False, init=False)
 
     @property
@@ -102,7 +108,28 @@ class CephService:
         """Use another ceph.conf (and keyring) from the next call on."""
         with self._lock:
             self.conf, self.keyring = conf, keyring
+            lister, self._lister, self._no_lister = self._lister, None, ""
         self.forget()
+        if lister is not None:
+            lister.close()
+
+    def watch_lister(self) -> watchlist.WatchLister | None:
+        """The watcher lister on a handle like the main connection's (same conf, id,
+        keyring and timeouts), or None when it does not work here."""
+        with self._lock:
+            if self._lister is None and not self._no_lister and not self.closing:
+                self._lister = watchlist.WatchLister(self.conf, self.ceph_id, self.timeout, self.keyring)  # fmt: skip
+            return self._lister
+
+    def lister_failed(self, exc: BaseException) -> None:
+        """Watchers by opening images from now on (this connection's life): logged once."""
+        with self._lock:
+            lister, self._lister = self._lister, None
+            if not self._no_lister:
+                self._no_lister = str(exc) or type(exc).__name__
+                log.warning("listing watchers without opening images failed (%s): opening them instead", self._no_lister)  # fmt: skip
+        if lister is not None:
+            lister.close()
 
     def forget(self) -> None:
         """Drop a connection that failed; the next call makes a new one. It is not shut
@@ -110,6 +137,7 @@ class CephService:
         with self._lock:
             self._cluster = None
             self._caps = None
+            self._no_lister = ""  # a new connection tries the lister again
 
     def close(self) -> None:
         """Shut the connection down once no call uses it (bounded wait)."""
@@ -117,9 +145,12 @@ class CephService:
             self.closing = True
             idle = self._lock.wait_for(lambda: self._users == 0, timeout=self.timeout + 1)
             cluster, self._cluster = self._cluster, None
+            lister, self._lister = self._lister, None
             if cluster is not None and idle:
                 cluster.shutdown()
             self.closing = False
+        if lister is not None:
+            lister.close()
 
     def _call(self, kind: str, cmd: dict[str, Any], inbuf: bytes = b"") -> tuple[int, bytes, str]:
         rados = import_binding("rados")

@@ -3,7 +3,7 @@ calls on each image's header object (``rbd.get_size``, ``rbd.get_features``,
 ``lock.get_info``), all in flight at once through librados' asynchronous calls.
 
 Opening an image costs a dozen round trips; this costs three, in parallel. Watchers
-still need an open image (the Python binding has no list-watchers), so they load after.
+are listed on the same header objects (watchlist.py), alongside.
 Decoders follow Ceph's encodings (cls_rbd, cls_lock_types.h, entity_addr_t).
 """
 
@@ -137,10 +137,15 @@ CALLS = (
 PER_IMAGE = len(CALLS) + 1  # and rbd.get_id on the name's rbd_id object
 
 
+def header_object(image_id: str) -> str:
+    """A format-2 image's header object: its size, features, locks, and its watchers."""
+    return f"rbd_header.{image_id}"
+
+
 def calls_for(image_id: str, name: str) -> list[tuple[str, str, str, bytes]]:
     """The calls (object, class, method, input) that read one image's header, and the
     name's id object (there when the image is whole)."""
-    header = [(f"rbd_header.{image_id}", cls, method, data) for cls, method, data in CALLS]
+    header = [(header_object(image_id), cls, method, data) for cls, method, data in CALLS]
     return [*header, (f"rbd_id.{name}", "rbd", "get_id", b"")]
 
 

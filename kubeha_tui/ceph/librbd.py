@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from kubeha_tui.ceph import headers
-from kubeha_tui.ceph.backend import Progress, Stopped, stopped_text
+from kubeha_tui.ceph import headers, watchlist
+from kubeha_tui.ceph.backend import Progress, Stopped, screen_first, stopped_text
 from kubeha_tui.ceph.models import (
     HALF_DELETED,
     CreateRequest,
@@ -18,6 +18,7 @@ from kubeha_tui.ceph.models import (
     Locker,
     feature_bits,
     feature_names,
+    listed_watchers,
     plain_addr,
     with_watchers,
 )
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 DETAIL_THREADS = 16
 BATCH_EVERY = 0.5  # seconds between batches of details
+HEADER_CHUNK = 200  # images whose headers and watchers are read at once
+WATCHERS_TIMEOUT = 60.0  # seconds for one chunk's watcher lists (each bounded by the OSD timeout)
 
 
 def _rbd() -> Any:
@@ -85,33 +88,60 @@ def _details(service: CephService, ioctx: Any, image: Image, watchers: bool) -> 
 def iter_details(
     service: CephService, images: Sequence[Image], first: Iterable[str] = ()
 ) -> Iterator[list[Image]]:
-    """Details in batches, rows on screen (``first``) first, in two passes: size, features
-    and lockers from the header objects (three asynchronous calls an image, no open), then
-    watchers by opening each image read-only in parallel (the bindings release the GIL).
-    Without image ids (before Nautilus) the second pass does everything."""
+    """Details in batches, rows on screen (``first``) first. With image ids (Nautilus+),
+    each chunk's size, features and lockers come from its header objects (three
+    asynchronous calls an image, no open) while its watchers are listed on those same
+    objects alongside (watchlist.py), so every batch is complete. Where watchers cannot
+    be listed so (or for an image whose listing failed), and without ids, the images are
+    opened read-only in parallel instead (the bindings release the GIL)."""
     if not images:
         return
     front = set(first)
     order = sorted(images, key=lambda i: i.name not in front)
-    if all(i.id for i in order):
-        current = {i.name: i for i in order}
-        for batch in _header_pass(service, order, len(front)):
-            current.update((i.name, i) for i in batch)
-            yield batch
-        order = [current[i.name] for i in order]
-    yield from _open_pass(service, order, len(front))
+    if not all(i.id for i in order):
+        yield from _open_pass(service, order, sum(i.name in front for i in order))
+        return
+    current = {i.name: i for i in order}
+    for batch in _header_pass(service, order, sum(i.name in front for i in order)):
+        current.update((i.name, i) for i in batch)
+        yield batch
+    rest = [current[i.name] for i in order if not current[i.name].complete]
+    if rest:
+        yield from _open_pass(service, rest, sum(i.name in front for i in rest))
 
 
 def _header_pass(service: CephService, order: list[Image], front: int) -> Iterator[list[Image]]:
-    step = max(front, 200)
-    with service.ioctx(order[0].pool) as ioctx:
-        for start in range(0, len(order), step):
-            chunk = order[start : start + step]
+    lister = service.watch_lister()
+    with (
+        service.ioctx(order[0].pool) as ioctx,
+        ThreadPoolExecutor(1, thread_name_prefix="rbd-watchers") as side,
+    ):
+        for chunk in screen_first(order, front, HEADER_CHUNK):
+            if service.closing:
+                return  # the app is quitting
+            listing = (
+                side.submit(lister.watchers, chunk[0].pool, [headers.header_object(i.id) for i in chunk])
+                if lister is not None
+                else None
+            )  # fmt: skip
             found = headers.read_headers(ioctx, [(i.id, i.name) for i in chunk])
-            yield [headers.apply(i, found[i.id]) for i in chunk]
+            batch = [headers.apply(i, found[i.id]) for i in chunk]
+            if listing is not None:
+                try:
+                    watching = listing.result(timeout=WATCHERS_TIMEOUT)
+                except (watchlist.Unavailable, TimeoutError) as exc:
+                    service.lister_failed(exc)
+                    lister = None
+                else:
+                    batch = [
+                        listed_watchers(i, watching.get(headers.header_object(i.id))) for i in batch
+                    ]
+            yield batch
 
 
 def _open_pass(service: CephService, order: list[Image], front: int) -> Iterator[list[Image]]:
+    if service.closing:
+        return
     watchers = service.capabilities().watchers_list
     batch: list[Image] = []
     last = time.monotonic()

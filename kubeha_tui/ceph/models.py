@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubeha_tui.errors import ServiceError
 
@@ -101,7 +101,7 @@ class Image:
     lockers: tuple[Locker, ...] = ()
     watchers: tuple[str, ...] = ()
     error: str = ""
-    watched: bool = False  # watchers known (they need an open image, so they come last)
+    watched: bool = False  # watchers known (listed on the header object, else by opening it)
 
     @property
     def loaded(self) -> bool:
@@ -146,3 +146,14 @@ def with_watchers(image: Image, watchers: tuple[str, ...]) -> Image:
     )
     return Image(image.pool, image.name, image.id, image.size, image.features, lockers,
                  watchers, image.error, watched=True)  # fmt: skip
+
+
+def listed_watchers(image: Image, listed: list[str] | int | None) -> Image:
+    """The image with the watchers listed on its header object (watchlist.py); unchanged,
+    to be opened instead, when the listing failed (an errno, or nothing). An image that
+    could not be read needs none."""
+    if image.error:
+        return replace(image, watched=True)
+    if isinstance(listed, list):
+        return with_watchers(image, tuple(plain_addr(a) for a in listed))
+    return image

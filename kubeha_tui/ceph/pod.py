@@ -10,15 +10,24 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kubeha_tui.ceph import headers, shapes
-from kubeha_tui.ceph.backend import Progress, Stopped, answer, prefixes, stopped_text
+from kubeha_tui.ceph.backend import (
+    Progress,
+    Stopped,
+    answer,
+    prefixes,
+    screen_first,
+    stopped_text,
+)
 from kubeha_tui.ceph.models import (
     HALF_DELETED,
     Capabilities,
@@ -27,6 +36,7 @@ from kubeha_tui.ceph.models import (
     Locker,
     feature_bits,
     feature_names,
+    listed_watchers,
     plain_addr,
     with_watchers,
 )
@@ -36,17 +46,21 @@ from kubeha_tui.kube.client import KubeClient, KubeError
 
 PLACES = (("ceph", "app=ceph,daemon=mon"), ("rook-ceph", "app=rook-ceph-tools"))
 HELPER = Path(__file__).with_name("pod_helper.py")
+# Sent with the helper, as a string it runs on first use (a failure there, such as a
+# Python without ctypes, only means opening images): it lists watchers without opening.
+LISTER = Path(__file__).with_name("watchlist.py")
+log = logging.getLogger(__name__)
 # Reads the helper's length and source from stdin, then runs it; stdin stays for requests.
 BOOT = "import sys;n=int(sys.stdin.readline());exec(compile(sys.stdin.read(n),'ceph-pod-helper','exec'))"
 LAUNCH = 'command -v python3 >/dev/null 2>&1 && exec python3 -u -c "$0" "$1"; exec python -u -c "$0" "$1"'
 # What may be asked again on a new session when the one it went out on ended: reads.
-READS = frozenset({"ls", "execute", "details"})
+READS = frozenset({"ls", "execute", "details", "watchers"})
 READ_COMMANDS = frozenset({
     "get_command_descriptions", "health", "status", "df", "osd tree", "pg stat", "osd pool ls",
     "osd pool get-quota", "mon dump", "osd map", "osd blocklist ls", "osd blacklist ls",
     "osd safe-to-destroy", "osd ok-to-stop", "auth get-key",
 })  # fmt: skip
-HEADER_CHUNK = 400  # images a header request reads (three calls each)
+HEADER_CHUNK = 400  # images a header request reads (four calls each), their watchers alongside
 OPEN_CHUNK = 200  # images a details request opens (16 at a time in the pod)
 
 
@@ -83,7 +97,7 @@ class Helper:
 
     def start(self) -> dict[str, Any]:
         self.session.open(self.timeout)
-        source = HELPER.read_text()
+        source = f"WATCHLIST = {LISTER.read_text()!r}\n{HELPER.read_text()}"
         self.session.write(f"{len(source)}\n{source}".encode())
         self._wait(0, self.timeout * 2, "starting")
         return dict(self.call("hello", {}, self.timeout * 2))
@@ -179,6 +193,7 @@ class PodCeph:
     _hello: dict[str, Any] = field(default_factory=dict, init=False)
     _caps: Capabilities | None = field(default=None, init=False)
     _found: str = field(default="", init=False)
+    _no_lister: str = field(default="", init=False)  # why the helper cannot list watchers
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
@@ -255,6 +270,7 @@ class PodCeph:
     def forget(self) -> None:
         with self._lock:
             helper, self._helper, self._caps = self._helper, None, None
+            self._no_lister = ""  # a new session's helper tries again
         if helper is not None:
             helper.close()
 
@@ -319,45 +335,28 @@ class PodCeph:
         return sorted((Image(pool, n, i) for i, n in got["images"]), key=lambda i: i.name)
 
     def read_details(self, images: Sequence[Image], first: Iterable[str] = ()) -> Iterator[list[Image]]:  # fmt: skip
-        """Headers first (four object-class calls an image, all in flight in the pod),
-        then watchers by opening the images in the pod, 16 at a time; rows on screen first."""
+        """Rows on screen first, then HEADER_CHUNK at a time: each chunk's headers (four
+        object-class calls an image, all in flight in the pod) and, alongside, the
+        watchers of the same header objects (the helper's lister, no open), so each batch
+        is complete. What is left (no ids, no lister, a listing that failed) is read by
+        opening the images in the pod, 16 at a time."""
         if not images:
             return
         front = set(first)
         order = sorted(images, key=lambda i: i.name not in front)
+        shown = sum(i.name in front for i in order)
         pool = order[0].pool
         current = {i.name: i for i in order}
         if all(i.id for i in order) and self._ensure_hello().get("execute"):
-            step = max(len(front), HEADER_CHUNK)
-            for start in range(0, len(order), step):
-                chunk = order[start : start + step]
-                calls = [
-                    [o, c, m, base64.b64encode(d).decode()]
-                    for i in chunk
-                    for o, c, m, d in headers.calls_for(i.id, i.name)
-                ]
-                try:
-                    answers = self.call("execute", pool=pool, calls=calls)
-                except PodError as exc:
-                    raise ServiceError(f"reading image headers in {pool!r} failed: {exc}") from None
-                batch = []
-                for k, image in enumerate(chunk):
-                    got = answers[k * headers.PER_IMAGE : (k + 1) * headers.PER_IMAGE]
-                    methods = [m for _, _, m, _ in headers.calls_for(image.id, image.name)]
-                    header = headers.header_from(
-                        {
-                            m: (int(r), base64.b64decode(o))
-                            for m, (r, o) in zip(methods, got, strict=True)
-                        }
-                    )
-                    current[image.name] = headers.apply(image, header)
-                    batch.append(current[image.name])
+            for batch in self._header_pass(pool, order, shown):
+                current.update((i.name, i) for i in batch)
                 yield batch
-        step = max(len(front), OPEN_CHUNK)
-        for start in range(0, len(order), step):
+        rest = [i for i in order if not current[i.name].complete]
+        step = max(shown, OPEN_CHUNK)
+        for start in range(0, len(rest), step):
             if self.closing:
                 return
-            chunk = order[start : start + step]
+            chunk = rest[start : start + step]
             whole = [i for i in chunk if not current[i.name].error]  # half-deleted: not opened
             try:
                 found = (
@@ -379,6 +378,53 @@ class PodCeph:
                 else replace(current[i.name], watched=True)
                 for i in chunk
             ]
+
+    def _header_pass(self, pool: str, order: list[Image], shown: int) -> Iterator[list[Image]]:
+        with ThreadPoolExecutor(1, thread_name_prefix="pod-watchers") as side:
+            for chunk in screen_first(order, shown, HEADER_CHUNK):
+                if self.closing:
+                    return
+                listing = side.submit(self._list_watchers, pool, chunk) if not self._no_lister else None  # fmt: skip
+                calls = [
+                    [o, c, m, base64.b64encode(d).decode()]
+                    for i in chunk
+                    for o, c, m, d in headers.calls_for(i.id, i.name)
+                ]
+                try:
+                    answers = self.call("execute", pool=pool, calls=calls)
+                except PodError as exc:
+                    raise ServiceError(f"reading image headers in {pool!r} failed: {exc}") from None
+                batch = []
+                for k, image in enumerate(chunk):
+                    got = answers[k * headers.PER_IMAGE : (k + 1) * headers.PER_IMAGE]
+                    methods = [m for _, _, m, _ in headers.calls_for(image.id, image.name)]
+                    header = headers.header_from(
+                        {
+                            m: (int(r), base64.b64decode(o))
+                            for m, (r, o) in zip(methods, got, strict=True)
+                        }
+                    )
+                    batch.append(headers.apply(image, header))
+                try:
+                    watching = listing.result(timeout=self.timeout * 6 + 1) if listing else {}
+                except TimeoutError:
+                    watching = {}  # opened instead
+                yield [listed_watchers(i, watching.get(headers.header_object(i.id))) for i in batch]
+
+    def _list_watchers(self, pool: str, chunk: Sequence[Image]) -> dict[str, Any]:
+        """The chunk's header objects' watchers; {} when they cannot be listed (the images
+        are opened instead: for the session's life when the helper cannot list them)."""
+        try:
+            got = self.call("watchers", pool=pool, objects=[headers.header_object(i.id) for i in chunk],
+                            timeout=self.timeout * 6)  # fmt: skip
+        except ServiceError:
+            return {}  # this chunk's images are opened instead
+        if "unavailable" in got:
+            if not self._no_lister:
+                self._no_lister = str(got["unavailable"])
+                log.warning("the Ceph pod's helper cannot list watchers without opening images (%s): opening them instead", self._no_lister)  # fmt: skip
+            return {}
+        return dict(got["watchers"])
 
     def _ensure_hello(self) -> dict[str, Any]:
         self._ensure()
