@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
@@ -16,6 +17,10 @@ from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
     from .app import KubehaApp
+
+
+class FramePainted(Message):
+    """An area screen handed its first frame to the terminal (posted to the app)."""
 
 
 class AreaScreen(ReportsWorkerErrors, Screen[None]):
@@ -51,6 +56,32 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < self.SHORT_BELOW, "-short")
+
+    _painted = False  # FramePainted was posted
+    _paint_pending = False
+
+    def _compositor_refresh(self) -> None:
+        """Paint the screen, but not while the app batches updates: Textual (8.2) renders
+        the frame then and drops it (as if painted). That is how the first screen, which
+        resumes while the app still mounts inside a batch, lost a whole-screen render
+        (30-60 ms) and then showed only a partial frame until a later full one."""
+        if self.app._batch_count:
+            self._repaint_required = True
+            if not self._paint_pending:
+                self._paint_pending = True
+                self.app.call_later(self._paint_after_batch)
+            return
+        super()._compositor_refresh()
+        if not self._painted and self is self.app.screen:
+            self._painted = True
+            self.app.post_message(FramePainted())
+
+    def _paint_after_batch(self) -> None:
+        if self.app._batch_count:
+            self.set_timer(0.01, self._paint_after_batch)
+            return
+        self._paint_pending = False
+        self.refresh()
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)

@@ -88,7 +88,7 @@ class DiagnosingScreen(AreaScreen):
             return
         if not self._loaded:  # the first diagnosis: its modules are imported first
             self._busy = self._again = True
-            self.call_after_refresh(self._start_loading)  # after the first frame
+            self.kubeha.after_first_frame(self._start_loading)
             return
         from kubeha_tui.doctor.diagnose import diagnose  # noqa: PLC0415 - loaded by _load
         from kubeha_tui.doctor.gather import from_polls, observe  # noqa: PLC0415
