@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import events, on
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer
 
 from .widgets import StatusBar
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
+    from textual.widgets import TabbedContent
+
     from .app import KubehaApp
 
 
@@ -37,6 +39,9 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
     ]  # fmt: skip
 
     def action_switch_tab(self, step: int) -> None:
+        # Imported here: the Cluster screen, drawn first, has no tabs.
+        from textual.widgets import TabbedContent, TabPane  # noqa: PLC0415
+
         tabs = self.query(TabbedContent)
         if not tabs:
             return
@@ -45,8 +50,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         if box.active in panes:
             box.active = panes[(panes.index(box.active) + step) % len(panes)]
 
-    @on(TabbedContent.TabActivated)
-    def _focus_tab_table(self, event: TabbedContent.TabActivated) -> None:
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the table of the tab just shown (a hidden table keeps none)."""
         tables = event.pane.query(DataTable)
         if tables:
