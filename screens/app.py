@@ -35,9 +35,8 @@ from kubeha_tui.status import BACKENDS, BackendStatus
 
 from . import heap
 from .base import AreaScreen, FramePainted
-from .help import HelpScreen, key_table
-from .messages import BackendPolled, SSHStateChanged
 from .plain import clean
+from .poll_messages import BackendPolled, SSHStateChanged
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
@@ -432,6 +431,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             self.poll(name)
 
     def action_help(self) -> None:
+        from .help import HelpScreen, key_table  # noqa: PLC0415 - not needed for the first frame
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return

@@ -14,7 +14,7 @@ from textual.worker import Worker
 from kubeha_tui.config import Settings
 from kubeha_tui.screens.app import KubehaApp, ServicesBuilt
 from kubeha_tui.screens.base import FramePainted
-from kubeha_tui.screens.messages import BackendPolled
+from kubeha_tui.screens.poll_messages import BackendPolled
 
 from .support.ui import until
 
