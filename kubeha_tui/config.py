@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +250,8 @@ def load_profile(name: str | None, path: Path | None = None) -> tuple[str | None
         if name:
             raise ConfigError(f"profile {name!r} asked for, but {path} does not exist")
         return None, {}
+    import tomllib  # noqa: PLC0415 - only with a profiles file (not on the way to most starts)
+
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

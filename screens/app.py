@@ -2,7 +2,8 @@
 
 The first frame comes first: the screens are imported when first shown, and the
 services (with the kubernetes and paramiko packages behind them) are built in a worker
-once that frame is on the terminal; the polls start from there.
+once that frame is on the terminal (the first FramePainted, not Textual's Ready, which
+comes before the first screen has painted anything); the polls start from there.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from kubeha_tui.polling import Pollable
 from kubeha_tui.status import BACKENDS, BackendStatus
 
 from . import heap
-from .base import AreaScreen
-from .help import HelpScreen, key_table
-from .messages import BackendPolled, SSHStateChanged
+from .base import AreaScreen, FramePainted
 from .plain import clean
+from .poll_messages import BackendPolled, SSHStateChanged
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
@@ -200,6 +200,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self._watchdog: threading.Timer | None = None
         self._frozen: set[str] = set()  # backends whose first full load was frozen (gc)
         self._collector = heap.Collector()
+        self._painted = False  # the first frame is on the terminal
+        self._after_paint: list[Callable[[], None]] = []
         initial = {name: BackendStatus(name) for name in BACKENDS}
         if settings.ssh:
             initial = {"ssh": BackendStatus("ssh", detail=str(settings.ssh)), **initial}
@@ -225,18 +227,32 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
 
     # -- lifecycle -------------------------------------------------------------
 
-    def on_ready(self) -> None:
+    def after_first_frame(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the first frame is on the terminal (now if it is)."""
+        if self._painted:
+            callback()
+        else:
+            self._after_paint.append(callback)
+
+    @on(FramePainted)
+    def _frame_painted(self) -> None:
         """The first frame is on the terminal: now import, build and connect."""
+        if self._painted:
+            return
+        self._painted = True
+        callbacks, self._after_paint = self._after_paint, []
         if self._services is not None:
             self._start_polls(self._services)
-            return
-        self.run_worker(
-            lambda: self.post_message(ServicesBuilt(self._build_services())),
-            name="build services",
-            group="services",
-            thread=True,
-            exit_on_error=False,
-        )
+        else:
+            self.run_worker(
+                lambda: self.post_message(ServicesBuilt(self._build_services())),
+                name="build services",
+                group="services",
+                thread=True,
+                exit_on_error=False,
+            )
+        for callback in callbacks:
+            callback()
 
     @on(ServicesBuilt)
     def _services_built(self, message: ServicesBuilt) -> None:
@@ -415,6 +431,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
             self.poll(name)
 
     def action_help(self) -> None:
+        from .help import HelpScreen, key_table  # noqa: PLC0415 - not needed for the first frame
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return

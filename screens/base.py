@@ -3,19 +3,28 @@ read-only rule: actions named in DESTRUCTIVE are hidden and refused."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import events, on
+from textual import events
+from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.widgets import DataTable
 
-from .widgets import StatusBar
+from .widgets import KeysFooter, StatusBar
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
+    from textual.widgets import TabbedContent
+
     from .app import KubehaApp
+
+
+class FramePainted(Message):
+    """An area screen handed its first frame to the terminal (posted to the app)."""
 
 
 class AreaScreen(ReportsWorkerErrors, Screen[None]):
@@ -32,6 +41,9 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
     ]  # fmt: skip
 
     def action_switch_tab(self, step: int) -> None:
+        # Imported here: the Cluster screen, drawn first, has no tabs.
+        from textual.widgets import TabbedContent, TabPane  # noqa: PLC0415
+
         tabs = self.query(TabbedContent)
         if not tabs:
             return
@@ -40,8 +52,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         if box.active in panes:
             box.active = panes[(panes.index(box.active) + step) % len(panes)]
 
-    @on(TabbedContent.TabActivated)
-    def _focus_tab_table(self, event: TabbedContent.TabActivated) -> None:
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the table of the tab just shown (a hidden table keeps none)."""
         tables = event.pane.query(DataTable)
         if tables:
@@ -52,10 +63,56 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < self.SHORT_BELOW, "-short")
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Styled as it mounts, with the stylesheet as it is now. Textual (8.2) counts a new
+        # screen as out of date and re-parses every stylesheet when it is first shown: twice
+        # over before the first frame (~10 ms).
+        with contextlib.suppress(NoActiveAppError):  # made outside an app (tests)
+            self._css_update_count = self.app._css_update_count
+
+    _resumed = False
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Shown for the first time: every node was styled as it mounted, moments ago.
+        # Textual (8.2) styles them all again here (~8% of the way to the first frame).
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+        super()._on_screen_resume(event)
+
+    _painted = False  # FramePainted was posted
+    _paint_deferred = False  # a paint was skipped in a batch, none made since
+
+    def _compositor_refresh(self) -> None:
+        """Paint the screen, but not while the app batches updates: Textual (8.2) renders
+        the frame then and drops it (as if painted). That is how the first screen, which
+        resumes while the app still mounts inside a batch, lost a whole-screen render
+        (30-60 ms) and then showed only a partial frame until a later full one."""
+        if self.app._batch_count:
+            if not self._paint_deferred:
+                self._paint_deferred = True
+                self.app.call_later(self._paint_after_batch)
+            return
+        self._paint_deferred = False
+        super()._compositor_refresh()
+        if not self._painted and self is self.app.screen:
+            self._painted = True
+            self.app.post_message(FramePainted())
+
+    def _paint_after_batch(self) -> None:
+        """Repaint the whole screen once the batch is over, unless a paint came first (the
+        layout that follows the start-up batch paints it all)."""
+        if self.app._batch_count:
+            self.set_timer(0.01, self._paint_after_batch)
+        elif self._paint_deferred:
+            self._paint_deferred = False
+            self.refresh()
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)
         yield from self.compose_body()
-        yield Footer(compact=True, show_command_palette=False)  # Ctrl+P is in F1 help
+        yield KeysFooter(compact=True, show_command_palette=False)  # Ctrl+P is in F1 help
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.message import Message
 
-from kubeha_tui.doctor.findings import LAYER_LABELS, Finding, verdict
-
 from .base import AreaScreen
+
+if TYPE_CHECKING:
+    from kubeha_tui.doctor.findings import Finding
 
 DIAGNOSE_EVERY = 2.0  # seconds
 
@@ -41,6 +43,9 @@ def verdict_text(
 ) -> Text:
     """One line per layer, as plain text (cluster names are never markup). ``compact`` (a
     narrow terminal) puts the healthy and connecting layers together on one line."""
+    # Imported with the first findings: the Doctor is loaded by then (not before the frame).
+    from kubeha_tui.doctor.findings import LAYER_LABELS, verdict  # noqa: PLC0415
+
     lines: list[Text] = []
     calm: list[Text] = []
     for layer, line in verdict(findings).items():
@@ -88,7 +93,7 @@ class DiagnosingScreen(AreaScreen):
             return
         if not self._loaded:  # the first diagnosis: its modules are imported first
             self._busy = self._again = True
-            self.call_after_refresh(self._start_loading)  # after the first frame
+            self.kubeha.after_first_frame(self._start_loading)
             return
         from kubeha_tui.doctor.diagnose import diagnose  # noqa: PLC0415 - loaded by _load
         from kubeha_tui.doctor.gather import from_polls, observe  # noqa: PLC0415

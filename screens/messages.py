@@ -1,27 +1,11 @@
-"""Past-tense messages that workers post; handlers on the UI thread act on them."""
+"""Past-tense messages that workers post; handlers on the UI thread act on them (those of
+the polls are in ``poll_messages``, loaded before the first frame)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from textual.message import Message
-
-from kubeha_tui.status import BackendStatus
-
-
-@dataclass
-class BackendPolled(Message):
-    """A backend answered (or failed to) its periodic poll; ``data`` is its snapshot."""
-
-    status: BackendStatus
-    data: object = None
-    final: bool = True  # False: more of the same poll follows
-
-
-@dataclass
-class SSHStateChanged(Message):
-    state: str
-    reason: str | None
 
 
 @dataclass

@@ -1,9 +1,14 @@
-"""Small widgets shared by the screens: the status bar and a backend's status line."""
+"""Small widgets shared by the screens: the status bar, a backend's status line, the
+footer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
-from textual.widgets import Static
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 from kubeha_tui.status import BackendStatus
 
@@ -108,3 +113,29 @@ class BackendLine(Static):
         self.update(status_text(status, detail=True))
         self.set_class(status.state == "unreachable", "-unreachable")
         self.set_class(bool(trouble(status)), "-trouble")
+
+
+class KeysFooter(Footer):
+    """Textual's Footer with its keys composed at once, and composed again only when the
+    keys it shows change. The stock one mounts empty, then recomposes when the screen's
+    bindings signal comes (one more style and layout pass before the first frame), and
+    again at every focus change, whether or not its keys changed."""
+
+    _shown: tuple[Any, ...] | None = None
+
+    def _keys(self) -> tuple[Any, ...]:
+        return tuple(
+            (binding.key, binding.description, enabled, tooltip)
+            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
+            if binding.show
+        )
+
+    def compose(self) -> ComposeResult:
+        self.set_reactive(Footer._bindings_ready, True)
+        self._shown = self._keys()
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if screen is self.screen and self.is_attached and self._keys() == self._shown:
+            return
+        super().bindings_changed(screen)

@@ -16,7 +16,7 @@ from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.base import AreaScreen
-from kubeha_tui.screens.messages import BackendPolled, SSHStateChanged
+from kubeha_tui.screens.poll_messages import BackendPolled, SSHStateChanged
 
 from .support.stall import stalled_server
 from .support.ui import text_of, until

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from textual import events
 from textual.message import Message
+from textual.worker import Worker
 
 from kubeha_tui.config import Settings
 from kubeha_tui.screens.app import KubehaApp, ServicesBuilt
-from kubeha_tui.screens.messages import BackendPolled
+from kubeha_tui.screens.base import FramePainted
+from kubeha_tui.screens.poll_messages import BackendPolled
 
 from .support.ui import until
 
@@ -58,7 +60,11 @@ async def test_services_are_built_after_the_first_frame_then_polled(tmp_path: Pa
             what="every backend polled",
         )
         kinds = [type(m) for m in seen]
-        ready, built = kinds.index(events.Ready), kinds.index(ServicesBuilt)
+        painted, built = kinds.index(FramePainted), kinds.index(ServicesBuilt)
         first_poll = kinds.index(BackendPolled)
-        assert ready < built < first_poll
+        started = next(i for i, m in enumerate(seen) if isinstance(m, Worker.StateChanged)
+                       and m.worker.name in ("build services", "load the Doctor"))  # fmt: skip
+        # Not Textual's Ready: it came before the first screen had painted anything.
+        assert events.Ready in kinds
+        assert painted < started < built < first_poll
         assert {s.state for s in app.backends.values()} == {"unreachable"}
