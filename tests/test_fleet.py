@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +103,36 @@ def test_pagination_over_1000_units_and_exact_multiple(tmp_path: Path) -> None:
         assert client.states(unit_name="app-00042.service")[0].name == "app-00042.service"
     finally:
         server.close()
+
+
+def test_a_client_hanging_up_before_its_answer_is_no_error_for_the_server(
+    fleet: FleetServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fleetd says nothing when a client goes away mid-response; socketserver printed a
+    BrokenPipeError traceback for it (seen in bench_fleet's output)."""
+    unix = fleet.servers[0]
+    api = unix.RequestHandlerClass.api  # type: ignore[attr-defined]
+    hung_up, finished, errors = threading.Event(), threading.Event(), []
+    answer = api.handle
+
+    def answer_once_hung_up(*args: object) -> object:
+        hung_up.wait(5)
+        return answer(*args)
+
+    def shut_down(request: object, original: object = unix.shutdown_request) -> None:
+        original(request)  # type: ignore[operator]
+        finished.set()
+
+    monkeypatch.setattr(api, "handle", answer_once_hung_up)
+    monkeypatch.setattr(unix, "handle_error", lambda *args: errors.append(args))
+    monkeypatch.setattr(unix, "shutdown_request", shut_down)
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(fleet.socket_path))
+        client.sendall(b"GET /fleet/v1/state HTTP/1.1\r\nHost: domain-sock\r\n\r\n")
+    hung_up.set()  # the answer is written to a closed socket: EPIPE
+    assert finished.wait(5)
+    assert errors == []
+    assert len(FleetClient(fleet.endpoint).states()) == 10  # and it serves on
 
 
 def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:
