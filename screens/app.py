@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,7 @@ from .plain import clean
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
+    from kubeha_tui.fleet.service import FleetLink
     from kubeha_tui.services import Services
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.settings = settings
         self.read_only = settings.read_only
         self._services = services  # built after the first frame unless given
+        self._fleet_first: Future[FleetLink] | None = None  # over SSH: built at the start
         self._wakeups: dict[str, threading.Event] = {}
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -221,9 +224,38 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def _build_services(self) -> Services:
         from kubeha_tui.services import build_services  # noqa: PLC0415 - 0.3 s of imports
 
-        return build_services(self.settings, self._ssh_state_from_thread)
+        # fleet's link is built without network I/O: its future is soon done
+        link = self._fleet_first.result(timeout=30) if self._fleet_first else None
+        return build_services(self.settings, self._ssh_state_from_thread, link)
 
     # -- lifecycle -------------------------------------------------------------
+
+    def on_load(self) -> None:
+        """Over SSH, fleet connects and polls as the app starts: the connection (kex,
+        authentication, a session per stream) and the Units table's pages then overlap
+        Textual's start-up instead of following the first frame and the other backends'
+        imports. A local fleet socket has no round trips worth that: the first frame
+        keeps the CPU, and fleet starts with the others."""
+        if self._services is None and self.settings.ssh:
+            self._fleet_first = Future()
+            self._start_poller("fleet", self._poll_fleet_first)
+
+    def _poll_fleet_first(self) -> None:
+        """Thread: build fleet and its SSH session (paramiko loads with the connection),
+        hand them to the services built later, and poll fleet."""
+        from kubeha_tui.fleet.service import build_fleet  # noqa: PLC0415 - see on_load
+
+        assert self._fleet_first is not None
+        try:
+            link = build_fleet(self.settings, self._ssh_state_from_thread)
+        except Exception as exc:  # a bug: the services' worker raises it, and it is reported
+            self._fleet_first.set_exception(exc)
+            return
+        self._fleet_first.set_result(link)
+        if self._stopping.is_set():  # quit meanwhile: on_unmount may have found no link
+            link.close()
+            return
+        self._poll_loop("fleet", link.fleet)
 
     def on_ready(self) -> None:
         """The first frame is on the terminal: now import, build and connect."""
@@ -242,8 +274,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def _services_built(self, message: ServicesBuilt) -> None:
         if self._services is None:
             self._services = message.services
-        else:  # built meanwhile on the UI thread: that one is in use
-            message.services.close()
+        else:  # built meanwhile on the UI thread: that one is in use (fleet's link too)
+            message.services.close(keep=self._services)
         if not self._stopping.is_set():
             self._start_polls(self._services)
 
@@ -252,12 +284,14 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         workers: Textual's executor would wait for them at exit, and a crash that
         skips on_unmount left the process alive on a blank screen."""
         for name, service in services.by_name().items():
-            self._wakeups[name] = threading.Event()
-            thread = threading.Thread(
-                target=self._poll_loop, args=(name, service), name=f"poll {name}", daemon=True
-            )
-            self._pollers.append(thread)
-            thread.start()
+            if name not in self._wakeups:  # fleet may be polled since the start (on_load)
+                self._start_poller(name, partial(self._poll_loop, name, service))
+
+    def _start_poller(self, name: str, loop: Callable[[], None]) -> None:
+        self._wakeups[name] = threading.Event()
+        thread = threading.Thread(target=loop, name=f"poll {name}", daemon=True)
+        self._pollers.append(thread)
+        thread.start()
 
     def on_mount(self) -> None:
         self._collector.start()
@@ -290,6 +324,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.stop_polls()
         if self._services is not None:
             self._services.close()
+        elif (first := self._fleet_first) and first.done() and not first.exception():
+            first.result().close()  # quit before the other backends were built
 
     def _arm_watchdog(self, code: int) -> None:
         """If the normal shutdown does not end the process in EXIT_GRACE seconds (a thread

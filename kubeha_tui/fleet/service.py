@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import (
     MachineShell,
@@ -18,8 +19,8 @@ from kubeha_tui.fleet.actions import (
 from kubeha_tui.fleet.client import FleetClient, FleetSnapshot
 from kubeha_tui.fleet.models import Machine, serialize_unit_file
 from kubeha_tui.fleet.stack import stack_summary
-from kubeha_tui.polling import Poll
-from kubeha_tui.ssh import SSHOptions, SSHSession
+from kubeha_tui.polling import CLOSE_TIMEOUT, Poll, close_within
+from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback, ssh_options
 
 
 @dataclass
@@ -97,3 +98,30 @@ class FleetService:
         self._machine_client.close()
         self._pool.shutdown(wait=False)
         self.shell.close()
+
+
+@dataclass
+class FleetLink:
+    """fleet and the SSH connection (if any) it is reached over, which the other
+    backends then share: built on its own, without their imports, so that fleet's first
+    poll can start with the app."""
+
+    ssh: SSHSession | None
+    fleet: FleetService
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Close fleet, then the SSH connection (see ``close_within``)."""
+        return close_within(
+            {"fleet": self.fleet, "ssh": self.ssh} if self.ssh else {"fleet": self.fleet}, timeout
+        )
+
+
+def build_fleet(settings: Settings, on_ssh_state: StateCallback | None = None) -> FleetLink:
+    """The SSH session of ``--ssh`` and the fleet service over it; nothing connects yet."""
+    ssh = None
+    if settings.ssh:
+        ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
+    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22);
+    # without --ssh the SSH config may name the user, else it is core.
+    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost"))
+    return FleetLink(ssh, FleetService.build(settings.fleet_endpoint, ssh, machine_template))
