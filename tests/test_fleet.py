@@ -135,6 +135,42 @@ def test_a_client_hanging_up_before_its_answer_is_no_error_for_the_server(
     assert len(FleetClient(fleet.endpoint).states()) == 10  # and it serves on
 
 
+@pytest.mark.parametrize("units", [1000, 1050])  # ten full pages then {}; a part page
+def test_pages_read_ahead_over_three_streams_are_the_pages_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, units: int
+) -> None:
+    registry = FleetRegistry()
+    seed_large(registry, units=units, machines=10)
+    server = FleetServer(registry, tmp_path / "big.sock")
+    api = server.servers[0].RequestHandlerClass.api  # type: ignore[attr-defined]
+    served_by: list[str] = []
+    answer = api.handle
+
+    def answer_and_note(method: str, path: str, *args: object) -> object:
+        if path.startswith("/fleet/v1/state"):
+            served_by.append(threading.current_thread().name)  # a thread per connection
+        return answer(method, path, *args)
+
+    monkeypatch.setattr(api, "handle", answer_and_note)
+    client = FleetClient(server.endpoint)
+    try:
+        one_by_one = client.states()
+        assert len(one_by_one) == units and len(set(served_by)) == 1
+        assert not client.reads_ahead  # until asked: opening streams would slow the reads
+        client.open_page_streams()
+        wait_for(lambda: client.reads_ahead, what="the page streams answered")
+        served_by.clear()
+        assert client.states() == one_by_one
+        assert len(set(served_by)) == 3
+        single = FleetClient(server.endpoint, parallel=1)
+        single.states()
+        single.open_page_streams()
+        assert not single.reads_ahead
+    finally:
+        client.close()
+        server.close()
+
+
 def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:
     server = FleetServer(FleetRegistry(), tmp_path / "empty.sock")
     try:

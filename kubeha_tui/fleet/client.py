@@ -83,11 +83,19 @@ class FleetSnapshot:
 
 
 class FleetClient:
-    def __init__(self, endpoint: str, ssh: SSHSession | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        ssh: SSHSession | None = None,
+        timeout: float = 10.0,
+        parallel: int = PARALLEL,
+    ) -> None:
         self.endpoint, self.ssh = endpoint, ssh
         self.http = HTTPStreamClient(endpoint, ssh, timeout)
         self.server = ""
-        self._streams: list[HTTPStreamClient] = []  # page fetchers, made on first need
+        self.parallel = parallel  # streams pages are read over; 1: one by one, always
+        self._fleetd_tokens = False  # pages came with fleetd's own tokens: read-ahead works
+        self._streams: list[HTTPStreamClient] = []  # page fetchers, see open_page_streams
         self._pool: ThreadPoolExecutor | None = None
         self._ready: list[Future[HTTPResult]] = []
 
@@ -148,26 +156,24 @@ class FleetClient:
         """Every item of a paginated collection; ``{}`` is an empty page.
 
         Tokens are followed one by one, except that when they are fleetd's own (page and
-        limit, see ``page_token``) the next pages are asked for ``PARALLEL`` at a time over
-        more streams: each page costs a round trip, over SSH about 10 ms."""
+        limit, see ``page_token``) and the page streams are open (``open_page_streams``),
+        the next pages are asked for ``parallel`` at a time: each page costs a round trip,
+        over SSH about 10 ms."""
         items: list[dict[str, Any]] = []
         params = dict(query or {})
         seen: set[str] = set()
-        fleetd_tokens = False
         for _ in range(MAX_PAGES):
             doc = self.get_json(self._url(path, params))
             items += doc.get(key) or []
             token = doc.get("nextPageToken")
             if not token:
-                if fleetd_tokens:
-                    self._open_helpers()  # for the next time, not slowing this one
                 return items
             if token in seen:
                 raise ServiceError(f"fleet repeated page token {token!r} for {path}")
             seen.add(token)
             params["nextPageToken"] = token
             page = page_number(token)
-            fleetd_tokens = page is not None
+            self._fleetd_tokens = page is not None
             if page is not None and self._helpers() is not None:
                 return items + self._parallel_pages(path, key, params, page)
         raise ServiceError(f"fleet returned over {MAX_PAGES} pages for {path}")
@@ -184,27 +190,36 @@ class FleetClient:
         page = first
         while page < MAX_PAGES:
             wave = [self._url(path, {**params, "nextPageToken": page_token(n)})
-                    for n in range(page, page + PARALLEL)]  # fmt: skip
+                    for n in range(page, page + self.parallel)]  # fmt: skip
             pool = self._helpers()
             assert pool is not None
-            docs = list(pool.map(self._helper_get, range(PARALLEL), wave))
+            docs = list(pool.map(self._helper_get, range(self.parallel), wave))
             for n, doc in enumerate(docs, start=page):
                 items += doc.get(key) or []
                 if doc.get("nextPageToken") != page_token(n + 1):
                     return items  # the last page (pages asked for beyond it are empty)
-            page += PARALLEL
+            page += self.parallel
         raise ServiceError(f"fleet returned over {MAX_PAGES} pages for {path}")
 
-    def _open_helpers(self) -> None:
-        """Open the extra streams in the background (a new SSH channel takes a while)."""
-        if self._pool is None:
+    def open_page_streams(self) -> None:
+        """Open the streams that later pages are read ahead over, in the background, once
+        pages came with fleetd's tokens. Call it when the reads under way are done: each
+        stream is a new SSH session (and ``fleetctl fd-forward``) on the node, work that
+        would slow them."""
+        if self._pool is None and self._fleetd_tokens and self.parallel > 1:
             self._streams = [self.http] + [
-                HTTPStreamClient(self.endpoint, self.ssh, self.timeout) for _ in range(PARALLEL - 1)
+                HTTPStreamClient(self.endpoint, self.ssh, self.timeout)
+                for _ in range(self.parallel - 1)
             ]
-            self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="fleet-pages")
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="fleet-pages")
             self._ready = [
                 self._pool.submit(s.request, "GET", API + "/machines") for s in self._streams[1:]
             ]
+
+    @property
+    def reads_ahead(self) -> bool:
+        """The page streams are open and answered: fleetd's pages are read ahead."""
+        return self._helpers() is not None
 
     def _helpers(self) -> ThreadPoolExecutor | None:
         """The page fetchers, once their streams are open and answered (else: sequential)."""

@@ -34,8 +34,9 @@ class FleetService:
     _machine_client: FleetClient = field(init=False)
 
     def __post_init__(self) -> None:
+        # machines take three pages, read while the states take twenty: no read-ahead
         self._machine_client = FleetClient(
-            self.client.endpoint, self.client.ssh, self.client.timeout
+            self.client.endpoint, self.client.ssh, self.client.timeout, parallel=1
         )
 
     @classmethod
@@ -60,6 +61,7 @@ class FleetService:
         self.last = FleetSnapshot(states, previous, machines, self.client.server)
         yield Poll(self._detail(self.last), self.last, final=False)
         self.last = replace(self.last, units=tuple(self.client.units()))
+        self.client.open_page_streams()  # after the first poll, for the next ones
         yield Poll(self._detail(self.last), self.last)
 
     def _detail(self, snap: FleetSnapshot) -> str:
