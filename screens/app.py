@@ -2,7 +2,9 @@
 
 The first frame comes first: the screens are imported when first shown, and the
 services (with the kubernetes and paramiko packages behind them) are built in a worker
-once that frame is on the terminal; the polls start from there.
+once that frame is on the terminal; the polls start from there. Over SSH, fleet alone
+connects and polls from the app's start (see ``on_load``), and the others share its
+connection.
 """
 
 from __future__ import annotations

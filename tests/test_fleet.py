@@ -171,6 +171,33 @@ def test_pages_read_ahead_over_three_streams_are_the_pages_one_by_one(
         server.close()
 
 
+def test_the_first_page_is_announced_once_before_the_next_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poll opens the machines' stream then, so two new sessions do not compete."""
+    registry = FleetRegistry()
+    seed_large(registry, units=250, machines=10)
+    server = FleetServer(registry, tmp_path / "big.sock")
+    api = server.servers[0].RequestHandlerClass.api  # type: ignore[attr-defined]
+    asked: list[str] = []
+    answer = api.handle
+
+    def note_and_answer(method: str, path: str, *args: object) -> object:
+        asked.append(path)
+        return answer(method, path, *args)
+
+    monkeypatch.setattr(api, "handle", note_and_answer)
+    try:
+        announced: list[int] = []
+        states = FleetClient(server.endpoint).states(
+            first_page_in=lambda: announced.append(len(asked))
+        )
+        assert len(states) == 250 and len(asked) == 3
+        assert announced == [1]
+    finally:
+        server.close()
+
+
 def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:
     server = FleetServer(FleetRegistry(), tmp_path / "empty.sock")
     try:

@@ -13,6 +13,7 @@ import json
 import re
 import struct
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,9 +152,14 @@ class FleetClient:
         return doc
 
     def pages(
-        self, path: str, key: str, query: dict[str, str] | None = None
+        self,
+        path: str,
+        key: str,
+        query: dict[str, str] | None = None,
+        first_page_in: Callable[[], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a paginated collection; ``{}`` is an empty page.
+        """Every item of a paginated collection; ``{}`` is an empty page. ``first_page_in``
+        is called once the first page has come (the stream is open and answered).
 
         Tokens are followed one by one, except that when they are fleetd's own (page and
         limit, see ``page_token``) and the page streams are open (``open_page_streams``),
@@ -164,6 +170,9 @@ class FleetClient:
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             doc = self.get_json(self._url(path, params))
+            if first_page_in is not None:
+                first_page_in()
+                first_page_in = None
             items += doc.get(key) or []
             token = doc.get("nextPageToken")
             if not token:
@@ -243,9 +252,15 @@ class FleetClient:
                 return None
             raise
 
-    def states(self, machine_id: str = "", unit_name: str = "") -> list[UnitState]:
+    def states(
+        self,
+        machine_id: str = "",
+        unit_name: str = "",
+        first_page_in: Callable[[], None] | None = None,
+    ) -> list[UnitState]:
         query = {k: v for k, v in (("machineID", machine_id), ("unitName", unit_name)) if v}
-        return [UnitState.from_json(d) for d in self.pages("/state", "states", query)]
+        pages = self.pages("/state", "states", query, first_page_in)
+        return [UnitState.from_json(d) for d in pages]
 
     def machines(self) -> list[Machine]:
         return [Machine.from_json(d) for d in self.pages("/machines", "machines")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from kubeha_tui.config import Settings, SSHTarget
@@ -53,12 +53,18 @@ class FleetService:
 
     def poll(self) -> Iterator[Poll]:
         """Unit states and machines first (the Units table), then the unit files."""
-        # Machines come over a second stream while the states page in on the first.
-        machines_future = self._pool.submit(self._machine_client.machines)
-        states = tuple(self.client.states())
-        machines = {m.id: m for m in machines_future.result()}
+        # Machines come over a second stream while the states page in on the first. That
+        # stream opens once the states' first page is in: on a cold start the two new
+        # sessions (sshd, the user's shell, fleetctl fd-forward) do not compete on the node.
+        machines: list[Future[list[Machine]]] = []
+
+        def read_machines() -> None:
+            machines.append(self._pool.submit(self._machine_client.machines))
+
+        states = tuple(self.client.states(first_page_in=read_machines))
+        machines_by_id = {m.id: m for m in machines[0].result()}
         previous = self.last.units if self.last else ()
-        self.last = FleetSnapshot(states, previous, machines, self.client.server)
+        self.last = FleetSnapshot(states, previous, machines_by_id, self.client.server)
         yield Poll(self._detail(self.last), self.last, final=False)
         self.last = replace(self.last, units=tuple(self.client.units()))
         self.client.open_page_streams()  # after the first poll, for the next ones
