@@ -53,15 +53,18 @@ class FleetService:
 
     def poll(self) -> Iterator[Poll]:
         """Unit states and machines first (the Units table), then the unit files."""
-        # Machines come over a second stream while the states page in on the first. That
-        # stream opens once the states' first page is in: on a cold start the two new
-        # sessions (sshd, the user's shell, fleetctl fd-forward) do not compete on the node.
+        # Machines come over a second stream while the states page in on the first. In
+        # the first poll that stream opens once the states' first page is in, so that the
+        # two new sessions (sshd, the user's shell, fleetctl fd-forward) do not compete on
+        # the node; later polls ask for both at once.
         machines: list[Future[list[Machine]]] = []
 
         def read_machines() -> None:
             machines.append(self._pool.submit(self._machine_client.machines))
 
-        states = tuple(self.client.states(first_page_in=read_machines))
+        if self.last is not None:
+            read_machines()
+        states = tuple(self.client.states(first_page_in=None if machines else read_machines))
         machines_by_id = {m.id: m for m in machines[0].result()}
         previous = self.last.units if self.last else ()
         self.last = FleetSnapshot(states, previous, machines_by_id, self.client.server)
