@@ -198,6 +198,18 @@ def test_the_first_page_is_announced_once_before_the_next_is_asked_for(
         server.close()
 
 
+def test_a_closed_client_asks_nothing_more(fleet: FleetServer) -> None:
+    """At quit a poll may still be reading pages: it stops at the next one, and opens no
+    stream (nor SSH connection) again."""
+    client = FleetClient(fleet.endpoint)
+    assert len(client.states()) == 10
+    client.close()
+    with pytest.raises(ServiceError, match="was closed"):
+        client.units()
+    client.open_page_streams()
+    assert not client.reads_ahead
+
+
 def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:
     server = FleetServer(FleetRegistry(), tmp_path / "empty.sock")
     try:

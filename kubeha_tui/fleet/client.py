@@ -95,6 +95,7 @@ class FleetClient:
         self.http = HTTPStreamClient(endpoint, ssh, timeout)
         self.server = ""
         self.parallel = parallel  # streams pages are read over; 1: one by one, always
+        self._closed = False
         self._fleetd_tokens = False  # pages came with fleetd's own tokens: read-ahead works
         self._streams: list[HTTPStreamClient] = []  # page fetchers, see open_page_streams
         self._pool: ThreadPoolExecutor | None = None
@@ -113,6 +114,10 @@ class FleetClient:
         return parse_version(self.server)
 
     def close(self) -> None:
+        """Close the streams for good: a poll still under way (reading the unit files at
+        quit) fails at its next request instead of opening a stream, and with it maybe
+        the SSH connection, again."""
+        self._closed = True
         for stream in self._streams[1:]:
             stream.close()
         if self._pool is not None:
@@ -130,6 +135,8 @@ class FleetClient:
         http: HTTPStreamClient | None = None,
     ) -> HTTPResult:
         """One call on the main stream, or on ``http`` (a page fetcher's)."""
+        if self._closed:
+            raise ServiceError(f"the connection to fleet at {self.endpoint} was closed")
         body = headers = None
         if doc is not None:
             body, headers = json.dumps(doc).encode(), {"Content-Type": "application/json"}
@@ -215,7 +222,7 @@ class FleetClient:
         pages came with fleetd's tokens. Call it when the reads under way are done: each
         stream is a new SSH session (and ``fleetctl fd-forward``) on the node, work that
         would slow them."""
-        if self._pool is None and self._fleetd_tokens and self.parallel > 1:
+        if self._pool is None and self._fleetd_tokens and self.parallel > 1 and not self._closed:
             self._streams = [self.http] + [
                 HTTPStreamClient(self.endpoint, self.ssh, self.timeout)
                 for _ in range(self.parallel - 1)
