@@ -6,20 +6,19 @@ import logging
 import os
 import re
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubeha_tui.ceph import CephService, CephStatusService
 from kubeha_tui.ceph.choice import AutoCeph, build_ceph
 from kubeha_tui.ceph.secret import NAME, NAMESPACE, CombinedConf, fetch_combined, runtime_dir
-from kubeha_tui.config import Settings, SSHTarget
+from kubeha_tui.config import Settings
 from kubeha_tui.errors import ServiceError
-from kubeha_tui.fleet.service import FleetService
+from kubeha_tui.fleet.service import FleetLink, FleetService, build_fleet
 from kubeha_tui.kube.client import KubeClient
 from kubeha_tui.kube.service import KubeService
-from kubeha_tui.polling import Pollable
-from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback
+from kubeha_tui.polling import CLOSE_TIMEOUT, Closeable, Pollable, close_within
+from kubeha_tui.ssh import SSHSession, StateCallback
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +83,6 @@ def remove_stale_secret_dirs(root: Path | None = None) -> list[Path]:
     return stale
 
 
-CLOSE_TIMEOUT = 2.0  # seconds quitting waits for the connections to close
-
-
 @dataclass
 class Services:
     ssh: SSHSession | None
@@ -119,51 +115,34 @@ class Services:
         """Remove this process's private copies (also safe from a signal handler's thread)."""
         remove_secret_dirs()
 
-    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
-        """Close every connection in a thread of its own, waiting at most ``timeout``
-        seconds (a backend that does not answer must not hold the quit); the private
-        copies are removed either way. False when the closing was left running."""
-        closing = threading.Thread(target=self._close_all, name="close services", daemon=True)
-        closing.start()
-        closing.join(timeout)
-        self.remove_secrets()
-        if closing.is_alive():
-            log.warning("closing the connections did not finish in %.0f s: left to exit", timeout)
-            return False
-        return True
-
-    def _close_all(self) -> None:
-        for name, service in self.by_name().items():
-            try:
-                service.close()
-            except Exception:  # one backend failing to close must not keep the others open
-                log.exception("closing %s failed", name)
+    def close(self, timeout: float = CLOSE_TIMEOUT, keep: Services | None = None) -> bool:
+        """Close every connection (see ``close_within``) and remove the private copies.
+        With ``keep``, the services in use: what they share with these (fleet and its SSH
+        connection) stays open, and so do the copies."""
+        kept = [] if keep is None else [keep.fleet, keep.ssh, keep.kube, keep.ceph]
+        parts: dict[str, Closeable] = {**self.by_name()}
         if self.ssh:
-            self.ssh.close()
+            parts["ssh"] = self.ssh
+        closed = close_within(
+            {name: p for name, p in parts.items() if not any(p is k for k in kept)}, timeout
+        )
+        if keep is None:
+            self.remove_secrets()
+        return closed
 
 
-def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:
-    return SSHOptions(
-        target=target,
-        identity=settings.identity,
-        known_hosts=settings.known_hosts,
-        accept_new_host_key=settings.accept_new_host_key,
-        ssh_config=Path(settings.ssh_config) if settings.ssh_config else None,
-    )
-
-
-def build_services(settings: Settings, on_ssh_state: StateCallback | None = None) -> Services:
+def build_services(
+    settings: Settings, on_ssh_state: StateCallback | None = None, fleet: FleetLink | None = None
+) -> Services:
+    """Every backend; ``fleet``: the fleet link built (and maybe polled) already, whose SSH
+    connection Kubernetes shares, instead of a new one."""
     remove_stale_secret_dirs()
-    ssh = None
-    if settings.ssh:
-        ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
-    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22);
-    # without --ssh the SSH config may name the user, else it is core.
-    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost"))
+    link = fleet or build_fleet(settings, on_ssh_state)
+    ssh = link.ssh
     kube = KubeService(KubeClient(settings.kubeconfig, settings.context, settings.kube_server, ssh))
     return Services(
         ssh=ssh,
-        fleet=FleetService.build(settings.fleet_endpoint, ssh, machine_template),
+        fleet=link.fleet,
         kube=kube,
         ceph=CephStatusService(
             build_ceph(

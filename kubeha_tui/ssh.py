@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubeha_tui import known_hosts
-from kubeha_tui.config import DEFAULT_SSH_USER, ConfigError, SSHTarget, parse_ssh_target
+from kubeha_tui.config import (
+    DEFAULT_SSH_USER,
+    ConfigError,
+    Settings,
+    SSHTarget,
+    parse_ssh_target,
+)
 from kubeha_tui.errors import ServiceError
 
 if TYPE_CHECKING:  # paramiko takes 0.25 s to import: loaded by the first connection
@@ -135,6 +141,17 @@ class SSHOptions:
         if self.known_hosts is None and spec.known_hosts:
             return Path(spec.known_hosts)
         return self.known_hosts_path
+
+
+def ssh_options(settings: Settings, target: SSHTarget) -> SSHOptions:
+    """The options of ``settings`` (keys, known_hosts, SSH config) for ``target``."""
+    return SSHOptions(
+        target=target,
+        identity=settings.identity,
+        known_hosts=settings.known_hosts,
+        accept_new_host_key=settings.accept_new_host_key,
+        ssh_config=Path(settings.ssh_config) if settings.ssh_config else None,
+    )
 
 
 class HostKeyRevoked(SSHError):

@@ -3,7 +3,9 @@
 The first frame comes first: the screens are imported when first shown, and the
 services (with the kubernetes and paramiko packages behind them) are built in a worker
 once that frame is on the terminal (the first FramePainted, not Textual's Ready, which
-comes before the first screen has painted anything); the polls start from there.
+comes before the first screen has painted anything); the polls start from there. Over
+SSH, fleet alone connects and polls from the app's start (see ``on_load``), and the
+others share its connection.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,6 +43,7 @@ from .poll_messages import BackendPolled, SSHStateChanged
 from .workers import ReportsWorkerErrors
 
 if TYPE_CHECKING:
+    from kubeha_tui.fleet.service import FleetLink
     from kubeha_tui.services import Services
 
 log = logging.getLogger(__name__)
@@ -194,6 +198,7 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.settings = settings
         self.read_only = settings.read_only
         self._services = services  # built after the first frame unless given
+        self._fleet_first: Future[FleetLink] | None = None  # over SSH: built at the start
         self._wakeups: dict[str, threading.Event] = {}
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -223,9 +228,38 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def _build_services(self) -> Services:
         from kubeha_tui.services import build_services  # noqa: PLC0415 - 0.3 s of imports
 
-        return build_services(self.settings, self._ssh_state_from_thread)
+        # fleet's link is built without network I/O: its future is soon done
+        link = self._fleet_first.result(timeout=30) if self._fleet_first else None
+        return build_services(self.settings, self._ssh_state_from_thread, link)
 
     # -- lifecycle -------------------------------------------------------------
+
+    def on_load(self) -> None:
+        """Over SSH, fleet connects and polls as the app starts: the connection (kex,
+        authentication, a session per stream) and the Units table's pages then overlap
+        Textual's start-up instead of following the first frame and the other backends'
+        imports. A local fleet socket has no round trips worth that: the first frame
+        keeps the CPU, and fleet starts with the others."""
+        if self._services is None and self.settings.ssh:
+            self._fleet_first = Future()
+            self._start_poller("fleet", self._poll_fleet_first)
+
+    def _poll_fleet_first(self) -> None:
+        """Thread: build fleet and its SSH session (paramiko loads with the connection),
+        hand them to the services built later, and poll fleet."""
+        from kubeha_tui.fleet.service import build_fleet  # noqa: PLC0415 - see on_load
+
+        assert self._fleet_first is not None
+        try:
+            link = build_fleet(self.settings, self._ssh_state_from_thread)
+        except Exception as exc:  # a bug: the services' worker raises it, and it is reported
+            self._fleet_first.set_exception(exc)
+            return
+        self._fleet_first.set_result(link)
+        if self._stopping.is_set():  # quit meanwhile: on_unmount may have found no link
+            link.close()
+            return
+        self._poll_loop("fleet", link.fleet)
 
     def after_first_frame(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the first frame is on the terminal (now if it is)."""
@@ -258,8 +292,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def _services_built(self, message: ServicesBuilt) -> None:
         if self._services is None:
             self._services = message.services
-        else:  # built meanwhile on the UI thread: that one is in use
-            message.services.close()
+        else:  # built meanwhile on the UI thread: that one is in use (fleet's link too)
+            message.services.close(keep=self._services)
         if not self._stopping.is_set():
             self._start_polls(self._services)
 
@@ -268,12 +302,14 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         workers: Textual's executor would wait for them at exit, and a crash that
         skips on_unmount left the process alive on a blank screen."""
         for name, service in services.by_name().items():
-            self._wakeups[name] = threading.Event()
-            thread = threading.Thread(
-                target=self._poll_loop, args=(name, service), name=f"poll {name}", daemon=True
-            )
-            self._pollers.append(thread)
-            thread.start()
+            if name not in self._wakeups:  # fleet may be polled since the start (on_load)
+                self._start_poller(name, partial(self._poll_loop, name, service))
+
+    def _start_poller(self, name: str, loop: Callable[[], None]) -> None:
+        self._wakeups[name] = threading.Event()
+        thread = threading.Thread(target=loop, name=f"poll {name}", daemon=True)
+        self._pollers.append(thread)
+        thread.start()
 
     def on_mount(self) -> None:
         self._collector.start()
@@ -306,6 +342,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         self.stop_polls()
         if self._services is not None:
             self._services.close()
+        elif (first := self._fleet_first) and first.done() and not first.exception():
+            first.result().close()  # quit before the other backends were built
 
     def _arm_watchdog(self, code: int) -> None:
         """If the normal shutdown does not end the process in EXIT_GRACE seconds (a thread

@@ -105,24 +105,33 @@ class ClusterScreen(DiagnosingScreen):
 
     def _data_changed(self, data: dict[str, object]) -> None:
         self.schedule_diagnosis()
-        if not data:
+        if not data or not self.is_current:
             return
-        # Imported with the first data, not before the first frame (the services that
-        # make the snapshots have loaded these modules by then).
+        # Imported with each backend's first data, not before the first frame (the services
+        # that make the snapshots have loaded these modules by then; fleet's data can come
+        # before the kube modules are loaded: over SSH fleet polls from the app's start).
+        if "fleet" in data:
+            self._fleet_changed(data["fleet"])
+        if "kube" in data:
+            self._kube_changed(data["kube"])
+
+    def _fleet_changed(self, snap: object) -> None:
         from kubeha_tui.fleet.client import FleetSnapshot  # noqa: PLC0415
-        from kubeha_tui.kube.service import KubeSnapshot  # noqa: PLC0415
 
         from .fleet import unit_rows  # noqa: PLC0415
-        from .kube_rows import RowCache  # noqa: PLC0415 - with the kube models behind it
 
-        snap = data.get("fleet")
-        if isinstance(snap, FleetSnapshot) and self.is_current:
+        if isinstance(snap, FleetSnapshot):
             rows = [
                 Row(r.key, (r.cells[0], r.cells[1], r.cells[3]), r.style) for r in unit_rows(snap)
             ]
             self.query_one("#cluster-units", FastTable).show(rows)
-        kube = data.get("kube")
-        if isinstance(kube, KubeSnapshot) and self.is_current:
+
+    def _kube_changed(self, kube: object) -> None:
+        from kubeha_tui.kube.service import KubeSnapshot  # noqa: PLC0415
+
+        from .kube_rows import RowCache  # noqa: PLC0415 - with the kube models behind it
+
+        if isinstance(kube, KubeSnapshot):
             if self._pods is None or self._services is None:
                 self._pods = RowCache(lambda p, _: (p.namespace, p.name, p.status))
                 self._services = RowCache(lambda s, _: (s.name, s.type, s.ports_text))

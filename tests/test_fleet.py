@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +103,111 @@ def test_pagination_over_1000_units_and_exact_multiple(tmp_path: Path) -> None:
         assert client.states(unit_name="app-00042.service")[0].name == "app-00042.service"
     finally:
         server.close()
+
+
+def test_a_client_hanging_up_before_its_answer_is_no_error_for_the_server(
+    fleet: FleetServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fleetd says nothing when a client goes away mid-response; socketserver printed a
+    BrokenPipeError traceback for it (seen in bench_fleet's output)."""
+    unix = fleet.servers[0]
+    api = unix.RequestHandlerClass.api  # type: ignore[attr-defined]
+    hung_up, finished, errors = threading.Event(), threading.Event(), []
+    answer = api.handle
+
+    def answer_once_hung_up(*args: object) -> object:
+        hung_up.wait(5)
+        return answer(*args)
+
+    def shut_down(request: object, original: object = unix.shutdown_request) -> None:
+        original(request)  # type: ignore[operator]
+        finished.set()
+
+    monkeypatch.setattr(api, "handle", answer_once_hung_up)
+    monkeypatch.setattr(unix, "handle_error", lambda *args: errors.append(args))
+    monkeypatch.setattr(unix, "shutdown_request", shut_down)
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(fleet.socket_path))
+        client.sendall(b"GET /fleet/v1/state HTTP/1.1\r\nHost: domain-sock\r\n\r\n")
+    hung_up.set()  # the answer is written to a closed socket: EPIPE
+    assert finished.wait(5)
+    assert errors == []
+    assert len(FleetClient(fleet.endpoint).states()) == 10  # and it serves on
+
+
+@pytest.mark.parametrize("units", [1000, 1050])  # ten full pages then {}; a part page
+def test_pages_read_ahead_over_three_streams_are_the_pages_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, units: int
+) -> None:
+    registry = FleetRegistry()
+    seed_large(registry, units=units, machines=10)
+    server = FleetServer(registry, tmp_path / "big.sock")
+    api = server.servers[0].RequestHandlerClass.api  # type: ignore[attr-defined]
+    served_by: list[str] = []
+    answer = api.handle
+
+    def answer_and_note(method: str, path: str, *args: object) -> object:
+        if path.startswith("/fleet/v1/state"):
+            served_by.append(threading.current_thread().name)  # a thread per connection
+        return answer(method, path, *args)
+
+    monkeypatch.setattr(api, "handle", answer_and_note)
+    client = FleetClient(server.endpoint)
+    try:
+        one_by_one = client.states()
+        assert len(one_by_one) == units and len(set(served_by)) == 1
+        assert not client.reads_ahead  # until asked: opening streams would slow the reads
+        client.open_page_streams()
+        wait_for(lambda: client.reads_ahead, what="the page streams answered")
+        served_by.clear()
+        assert client.states() == one_by_one
+        assert len(set(served_by)) == 3
+        single = FleetClient(server.endpoint, parallel=1)
+        single.states()
+        single.open_page_streams()
+        assert not single.reads_ahead
+    finally:
+        client.close()
+        server.close()
+
+
+def test_the_first_page_is_announced_once_before_the_next_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poll opens the machines' stream then, so two new sessions do not compete."""
+    registry = FleetRegistry()
+    seed_large(registry, units=250, machines=10)
+    server = FleetServer(registry, tmp_path / "big.sock")
+    api = server.servers[0].RequestHandlerClass.api  # type: ignore[attr-defined]
+    asked: list[str] = []
+    answer = api.handle
+
+    def note_and_answer(method: str, path: str, *args: object) -> object:
+        asked.append(path)
+        return answer(method, path, *args)
+
+    monkeypatch.setattr(api, "handle", note_and_answer)
+    try:
+        announced: list[int] = []
+        states = FleetClient(server.endpoint).states(
+            first_page_in=lambda: announced.append(len(asked))
+        )
+        assert len(states) == 250 and len(asked) == 3
+        assert announced == [1]
+    finally:
+        server.close()
+
+
+def test_a_closed_client_asks_nothing_more(fleet: FleetServer) -> None:
+    """At quit a poll may still be reading pages: it stops at the next one, and opens no
+    stream (nor SSH connection) again."""
+    client = FleetClient(fleet.endpoint)
+    assert len(client.states()) == 10
+    client.close()
+    with pytest.raises(ServiceError, match="was closed"):
+        client.units()
+    client.open_page_streams()
+    assert not client.reads_ahead
 
 
 def test_empty_cluster_pages_are_empty_objects(tmp_path: Path) -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import DataTable, RichLog, TabbedContent
 
-from kubeha_tui.config import Settings
+from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.actions import PIDALIO_WARNING
 from kubeha_tui.sandbox.fleet_server import FleetServer
+from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen, OutputScreen
+from kubeha_tui.screens.poll_messages import BackendPolled
 
 from .support.ui import text_of, until
 
@@ -82,6 +87,38 @@ async def test_three_tables_as_fleetctl_lists_them(app: KubehaApp) -> None:
         app.screen.query_one(TabbedContent).active = "units"
         await pilot.press("w")
         assert [str(c.label) for c in table(app, "units").columns.values()][-2:] == ["LOAD", "HASH"]
+
+
+async def test_over_ssh_fleet_polls_from_the_start_on_the_one_connection(
+    fleet: FleetServer, sshd: Sshd, tmp_path: Path
+) -> None:
+    """With --ssh, fleet connects as the app starts, before the first frame; the other
+    backends, built after it, share that connection (one login at the sshd)."""
+    app = make_app(fleet, tmp_path, ssh=SSHTarget("127.0.0.1", "root", sshd.port),
+                   identity=str(sshd.user_key), known_hosts=str(sshd.known_hosts))  # fmt: skip
+    at_first_frame: set[str] = set()
+    seen: list[Message] = []
+
+    def hook(message: Message) -> None:
+        seen.append(message)
+        if isinstance(message, events.Ready):
+            at_first_frame.update(t.name for t in threading.enumerate())
+
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await loaded(pilot, app)
+        await until(
+            pilot,
+            lambda: {m.status.name for m in seen if isinstance(m, BackendPolled)} >= {"kube"},
+            what="kube polled",
+        )
+        services = app.services
+        assert services.ssh is not None
+        assert (
+            services.fleet.client.ssh is services.ssh and services.kube.client.ssh is services.ssh
+        )
+    assert "poll fleet" in at_first_frame and "poll kube" not in at_first_frame
+    logins = (sshd.root / "sshd.log").read_text().count("Accepted publickey")
+    assert logins == 1
 
 
 async def test_live_update_keeps_cursor_and_marks_failed_units(

@@ -13,6 +13,7 @@ import json
 import re
 import struct
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,11 +84,20 @@ class FleetSnapshot:
 
 
 class FleetClient:
-    def __init__(self, endpoint: str, ssh: SSHSession | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        ssh: SSHSession | None = None,
+        timeout: float = 10.0,
+        parallel: int = PARALLEL,
+    ) -> None:
         self.endpoint, self.ssh = endpoint, ssh
         self.http = HTTPStreamClient(endpoint, ssh, timeout)
         self.server = ""
-        self._streams: list[HTTPStreamClient] = []  # page fetchers, made on first need
+        self.parallel = parallel  # streams pages are read over; 1: one by one, always
+        self._closed = False
+        self._fleetd_tokens = False  # pages came with fleetd's own tokens: read-ahead works
+        self._streams: list[HTTPStreamClient] = []  # page fetchers, see open_page_streams
         self._pool: ThreadPoolExecutor | None = None
         self._ready: list[Future[HTTPResult]] = []
 
@@ -104,6 +114,10 @@ class FleetClient:
         return parse_version(self.server)
 
     def close(self) -> None:
+        """Close the streams for good: a poll still under way (reading the unit files at
+        quit) fails at its next request instead of opening a stream, and with it maybe
+        the SSH connection, again."""
+        self._closed = True
         for stream in self._streams[1:]:
             stream.close()
         if self._pool is not None:
@@ -121,6 +135,8 @@ class FleetClient:
         http: HTTPStreamClient | None = None,
     ) -> HTTPResult:
         """One call on the main stream, or on ``http`` (a page fetcher's)."""
+        if self._closed:
+            raise ServiceError(f"the connection to fleet at {self.endpoint} was closed")
         body = headers = None
         if doc is not None:
             body, headers = json.dumps(doc).encode(), {"Content-Type": "application/json"}
@@ -143,31 +159,37 @@ class FleetClient:
         return doc
 
     def pages(
-        self, path: str, key: str, query: dict[str, str] | None = None
+        self,
+        path: str,
+        key: str,
+        query: dict[str, str] | None = None,
+        first_page_in: Callable[[], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a paginated collection; ``{}`` is an empty page.
+        """Every item of a paginated collection; ``{}`` is an empty page. ``first_page_in``
+        is called once the first page has come (the stream is open and answered).
 
         Tokens are followed one by one, except that when they are fleetd's own (page and
-        limit, see ``page_token``) the next pages are asked for ``PARALLEL`` at a time over
-        more streams: each page costs a round trip, over SSH about 10 ms."""
+        limit, see ``page_token``) and the page streams are open (``open_page_streams``),
+        the next pages are asked for ``parallel`` at a time: each page costs a round trip,
+        over SSH about 10 ms."""
         items: list[dict[str, Any]] = []
         params = dict(query or {})
         seen: set[str] = set()
-        fleetd_tokens = False
         for _ in range(MAX_PAGES):
             doc = self.get_json(self._url(path, params))
+            if first_page_in is not None:
+                first_page_in()
+                first_page_in = None
             items += doc.get(key) or []
             token = doc.get("nextPageToken")
             if not token:
-                if fleetd_tokens:
-                    self._open_helpers()  # for the next time, not slowing this one
                 return items
             if token in seen:
                 raise ServiceError(f"fleet repeated page token {token!r} for {path}")
             seen.add(token)
             params["nextPageToken"] = token
             page = page_number(token)
-            fleetd_tokens = page is not None
+            self._fleetd_tokens = page is not None
             if page is not None and self._helpers() is not None:
                 return items + self._parallel_pages(path, key, params, page)
         raise ServiceError(f"fleet returned over {MAX_PAGES} pages for {path}")
@@ -184,27 +206,36 @@ class FleetClient:
         page = first
         while page < MAX_PAGES:
             wave = [self._url(path, {**params, "nextPageToken": page_token(n)})
-                    for n in range(page, page + PARALLEL)]  # fmt: skip
+                    for n in range(page, page + self.parallel)]  # fmt: skip
             pool = self._helpers()
             assert pool is not None
-            docs = list(pool.map(self._helper_get, range(PARALLEL), wave))
+            docs = list(pool.map(self._helper_get, range(self.parallel), wave))
             for n, doc in enumerate(docs, start=page):
                 items += doc.get(key) or []
                 if doc.get("nextPageToken") != page_token(n + 1):
                     return items  # the last page (pages asked for beyond it are empty)
-            page += PARALLEL
+            page += self.parallel
         raise ServiceError(f"fleet returned over {MAX_PAGES} pages for {path}")
 
-    def _open_helpers(self) -> None:
-        """Open the extra streams in the background (a new SSH channel takes a while)."""
-        if self._pool is None:
+    def open_page_streams(self) -> None:
+        """Open the streams that later pages are read ahead over, in the background, once
+        pages came with fleetd's tokens. Call it when the reads under way are done: each
+        stream is a new SSH session (and ``fleetctl fd-forward``) on the node, work that
+        would slow them."""
+        if self._pool is None and self._fleetd_tokens and self.parallel > 1 and not self._closed:
             self._streams = [self.http] + [
-                HTTPStreamClient(self.endpoint, self.ssh, self.timeout) for _ in range(PARALLEL - 1)
+                HTTPStreamClient(self.endpoint, self.ssh, self.timeout)
+                for _ in range(self.parallel - 1)
             ]
-            self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="fleet-pages")
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="fleet-pages")
             self._ready = [
                 self._pool.submit(s.request, "GET", API + "/machines") for s in self._streams[1:]
             ]
+
+    @property
+    def reads_ahead(self) -> bool:
+        """The page streams are open and answered: fleetd's pages are read ahead."""
+        return self._helpers() is not None
 
     def _helpers(self) -> ThreadPoolExecutor | None:
         """The page fetchers, once their streams are open and answered (else: sequential)."""
@@ -228,9 +259,15 @@ class FleetClient:
                 return None
             raise
 
-    def states(self, machine_id: str = "", unit_name: str = "") -> list[UnitState]:
+    def states(
+        self,
+        machine_id: str = "",
+        unit_name: str = "",
+        first_page_in: Callable[[], None] | None = None,
+    ) -> list[UnitState]:
         query = {k: v for k, v in (("machineID", machine_id), ("unitName", unit_name)) if v}
-        return [UnitState.from_json(d) for d in self.pages("/state", "states", query)]
+        pages = self.pages("/state", "states", query, first_page_in)
+        return [UnitState.from_json(d) for d in pages]
 
     def machines(self) -> list[Machine]:
         return [Machine.from_json(d) for d in self.pages("/machines", "machines")]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import (
     MachineShell,
@@ -18,8 +19,8 @@ from kubeha_tui.fleet.actions import (
 from kubeha_tui.fleet.client import FleetClient, FleetSnapshot
 from kubeha_tui.fleet.models import Machine, serialize_unit_file
 from kubeha_tui.fleet.stack import stack_summary
-from kubeha_tui.polling import Poll
-from kubeha_tui.ssh import SSHOptions, SSHSession
+from kubeha_tui.polling import CLOSE_TIMEOUT, Poll, close_within
+from kubeha_tui.ssh import SSHOptions, SSHSession, StateCallback, ssh_options
 
 
 @dataclass
@@ -33,8 +34,9 @@ class FleetService:
     _machine_client: FleetClient = field(init=False)
 
     def __post_init__(self) -> None:
+        # machines take three pages, read while the states take twenty: no read-ahead
         self._machine_client = FleetClient(
-            self.client.endpoint, self.client.ssh, self.client.timeout
+            self.client.endpoint, self.client.ssh, self.client.timeout, parallel=1
         )
 
     @classmethod
@@ -51,14 +53,24 @@ class FleetService:
 
     def poll(self) -> Iterator[Poll]:
         """Unit states and machines first (the Units table), then the unit files."""
-        # Machines come over a second stream while the states page in on the first.
-        machines_future = self._pool.submit(self._machine_client.machines)
-        states = tuple(self.client.states())
-        machines = {m.id: m for m in machines_future.result()}
+        # Machines come over a second stream while the states page in on the first. In
+        # the first poll that stream opens once the states' first page is in, so that the
+        # two new sessions (sshd, the user's shell, fleetctl fd-forward) do not compete on
+        # the node; later polls ask for both at once.
+        machines: list[Future[list[Machine]]] = []
+
+        def read_machines() -> None:
+            machines.append(self._pool.submit(self._machine_client.machines))
+
+        if self.last is not None:
+            read_machines()
+        states = tuple(self.client.states(first_page_in=None if machines else read_machines))
+        machines_by_id = {m.id: m for m in machines[0].result()}
         previous = self.last.units if self.last else ()
-        self.last = FleetSnapshot(states, previous, machines, self.client.server)
+        self.last = FleetSnapshot(states, previous, machines_by_id, self.client.server)
         yield Poll(self._detail(self.last), self.last, final=False)
         self.last = replace(self.last, units=tuple(self.client.units()))
+        self.client.open_page_streams()  # after the first poll, for the next ones
         yield Poll(self._detail(self.last), self.last)
 
     def _detail(self, snap: FleetSnapshot) -> str:
@@ -97,3 +109,30 @@ class FleetService:
         self._machine_client.close()
         self._pool.shutdown(wait=False)
         self.shell.close()
+
+
+@dataclass
+class FleetLink:
+    """fleet and the SSH connection (if any) it is reached over, which the other
+    backends then share: built on its own, without their imports, so that fleet's first
+    poll can start with the app."""
+
+    ssh: SSHSession | None
+    fleet: FleetService
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
+        """Close fleet, then the SSH connection (see ``close_within``)."""
+        return close_within(
+            {"fleet": self.fleet, "ssh": self.ssh} if self.ssh else {"fleet": self.fleet}, timeout
+        )
+
+
+def build_fleet(settings: Settings, on_ssh_state: StateCallback | None = None) -> FleetLink:
+    """The SSH session of ``--ssh`` and the fleet service over it; nothing connects yet."""
+    ssh = None
+    if settings.ssh:
+        ssh = SSHSession(ssh_options(settings, settings.ssh), on_state=on_ssh_state)
+    # fleet machines are reached as the same user with the same keys (fleetctl: core@IP:22);
+    # without --ssh the SSH config may name the user, else it is core.
+    machine_template = ssh_options(settings, settings.ssh or SSHTarget("localhost"))
+    return FleetLink(ssh, FleetService.build(settings.fleet_endpoint, ssh, machine_template))

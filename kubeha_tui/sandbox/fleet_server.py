@@ -322,6 +322,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
+    def handle(self) -> None:
+        """Serve the connection; a client that hangs up mid-request or mid-response
+        (fleetctl killed, a stream closed at quit) ends it quietly, as with fleetd,
+        instead of a traceback from socketserver."""
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            log.debug("%s hung up: %s", self.address_string(), exc)
+            self.close_connection = True
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
