@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import http.server
 import json
 import random
@@ -19,7 +20,7 @@ from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
 from kubeha_tui.kube.client import KubeClient, KubeError, ServerInfo
 from kubeha_tui.kube.models import Pod
-from kubeha_tui.kube.reflector import Reflector, continue_hint
+from kubeha_tui.kube.reflector import Reflector, collector_paused, continue_hint
 from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large
 from kubeha_tui.sandbox.kube.server import User
@@ -244,6 +245,23 @@ def test_a_page_whose_head_does_not_show_its_token_is_followed_after_decoding(
     reflector.list()
     assert len(asked) == 3 and asked[0] is None and all(asked[1:])
     assert set(reflector.snapshot()) == set(server_pods(kube))
+
+
+def test_pages_are_decoded_with_the_collector_paused_and_it_resumes_after() -> None:
+    seen = []
+    with collector_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(KubeError), collector_paused():
+        raise KubeError("a page that is not JSON")
+    assert gc.isenabled()
+    gc.disable()  # off already (by someone else): left off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize(
