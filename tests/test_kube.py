@@ -18,10 +18,12 @@ import pytest
 from kubeha_tui.config import SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
+from kubeha_tui.kube import service as kube_service
 from kubeha_tui.kube.client import KubeClient, KubeError, ServerInfo
 from kubeha_tui.kube.models import Pod
 from kubeha_tui.kube.reflector import Reflector, collector_paused, continue_hint
 from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
+from kubeha_tui.polling import Poll
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large
 from kubeha_tui.sandbox.kube.server import User
 from kubeha_tui.sandbox.kube.store import key_of
@@ -97,6 +99,30 @@ def test_detects_the_server_version_and_where_deployments_live(
         assert isinstance(snap, KubeSnapshot)
         assert {d.name for d in snap.deployments.values()} == {"kube-dns", "ceph-mon"}
         assert sorted(snap.nodes) == ["/127.0.1.1", "/127.0.1.2", "/127.0.1.3"]
+        service.close()
+
+
+def test_the_end_of_the_first_list_is_shown_without_waiting_for_the_coalescing(
+    kube: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_large(kube.api, kube.controller, 1200, 3)
+    monkeypatch.setattr(kube_service, "UPDATE_EVERY", 3600.0)  # events wait an hour here
+    service = KubeService(client_for(kube, tmp_path))
+    seen: list[Poll] = []
+
+    def consume() -> None:
+        for poll in service.poll():
+            seen.append(poll)
+            if poll.final:
+                return
+
+    threading.Thread(target=consume, daemon=True).start()
+    try:
+        wait_for(lambda: seen and seen[-1].final, what="the complete list")
+        assert not seen[0].final  # the first snapshot came before the lists ended
+        snap = seen[-1].data
+        assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 1200 + 4
+    finally:
         service.close()
 
 
