@@ -92,3 +92,35 @@ def test_full_collections_are_spaced_by_fifty_times_their_duration(
         assert not collector.tick()  # idle and due, but 1 s < 50 x 0.1 s after the last
         clock.now += 4.5  # 5.4 s after the last one ended
         assert collector.tick()
+
+
+def test_a_due_collection_that_would_take_the_budget_runs_while_typing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_collect = gc.collect
+    took = [0.1]
+    with started() as (clock, collector, threshold):
+
+        def timed_collect(generation: int = 2) -> int:
+            if generation == 2:
+                clock.now += took[0]
+            return real_collect(generation)
+
+        monkeypatch.setattr(gc, "collect", timed_collect)
+        clock.now += IDLE
+        young_collections_until_due(threshold)
+        assert collector.tick()  # idle: 0.1 s for threshold + 1 young collections
+        took[0] = 0.001
+        clock.now += 0.5
+        young_collections_until_due(threshold)
+        collector.input_seen()
+        assert not collector.tick()  # due, but within 10 x 0.1 s of the last one
+        clock.now += 0.6
+        collector.input_seen()
+        assert collector.tick()  # typing, but it would take ~0.1 s > BUDGET: now
+        clock.now += 10.0
+        young_collections_until_due(threshold)
+        collector.input_seen()
+        assert not collector.tick()  # the last took 0.001 s: this one waits for a pause
+        clock.now += IDLE
+        assert collector.tick()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import http.server
 import json
 import random
@@ -17,10 +18,12 @@ import pytest
 from kubeha_tui.config import SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
+from kubeha_tui.kube import service as kube_service
 from kubeha_tui.kube.client import KubeClient, KubeError, ServerInfo
 from kubeha_tui.kube.models import Pod
-from kubeha_tui.kube.reflector import Reflector
+from kubeha_tui.kube.reflector import Reflector, collector_paused, continue_hint
 from kubeha_tui.kube.service import KINDS, KubeService, KubeSnapshot
+from kubeha_tui.polling import Poll
 from kubeha_tui.sandbox.kube.cluster import Sandbox, kubeconfig, seed_large
 from kubeha_tui.sandbox.kube.server import User
 from kubeha_tui.sandbox.kube.store import key_of
@@ -99,6 +102,30 @@ def test_detects_the_server_version_and_where_deployments_live(
         service.close()
 
 
+def test_the_end_of_the_first_list_is_shown_without_waiting_for_the_coalescing(
+    kube: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_large(kube.api, kube.controller, 1200, 3)
+    monkeypatch.setattr(kube_service, "UPDATE_EVERY", 3600.0)  # events wait an hour here
+    service = KubeService(client_for(kube, tmp_path))
+    seen: list[Poll] = []
+
+    def consume() -> None:
+        for poll in service.poll():
+            seen.append(poll)
+            if poll.final:
+                return
+
+    threading.Thread(target=consume, daemon=True).start()
+    try:
+        wait_for(lambda: seen and seen[-1].final, what="the complete list")
+        assert not seen[0].final  # the first snapshot came before the lists ended
+        snap = seen[-1].data
+        assert isinstance(snap, KubeSnapshot) and len(snap.pods) == 1200 + 4
+    finally:
+        service.close()
+
+
 # -- list + watch -----------------------------------------------------------------------
 
 
@@ -108,18 +135,18 @@ def test_paginated_list_of_5000_pods_is_one_consistent_snapshot(
     seed_large(kube.api, kube.controller, 5000, 50)
     client = client_for(kube, tmp_path)
     pages: list[int] = []
-    original = client.request
+    original = client.request_raw
 
-    def counting(method: str, path: str, query: Any = None, **kw: Any) -> Any:
-        answer = original(method, path, query, **kw)
-        if path.endswith("/pods") and not (query or {}).get("watch"):
-            pages.append(len(answer["items"]))
+    def counting(path: str, query: Any = None, **kw: Any) -> bytes:
+        answer = original(path, query, **kw)
+        if path.endswith("/pods"):
+            pages.append(len(json.loads(answer)["items"]))
             if len(pages) == 2:  # churn between two pages: the list must not see it
                 make_pod(kube, "team-000", "zz-created-during-the-list")
                 kube.api.store.remove("pods", ("team-049", "web-04999"))
         return answer
 
-    client.request = counting  # type: ignore[method-assign,assignment]
+    client.request_raw = counting  # type: ignore[method-assign]
     stop = threading.Event()
     reflector = Reflector(client, KINDS["pods"], client.info(), lambda: None, stop)
     rv = reflector.list()
@@ -178,23 +205,110 @@ def test_a_watch_resumed_after_compaction_gets_410_and_relists(tmp_path: Path) -
 def test_an_expired_continue_token_restarts_the_list(kube: Sandbox, tmp_path: Path) -> None:
     seed_large(kube.api, kube.controller, 1200, 3)
     client = client_for(kube, tmp_path)
-    original, calls = client.request, []
+    original, calls = client.request_raw, []
 
-    def compacting(method: str, path: str, query: Any = None, **kw: Any) -> Any:
+    def compacting(path: str, query: Any = None, **kw: Any) -> bytes:
         if path != "/api/v1/pods":
-            return original(method, path, query, **kw)
+            return original(path, query, **kw)
         calls.append((query or {}).get("continue"))
         if len(calls) == 2:  # between two pages: a write, then etcd compacts
             make_pod(kube, "default", "between-pages")
             kube.api.store.compacted = kube.api.store.rv
-        return original(method, path, query, **kw)
+        return original(path, query, **kw)
 
-    client.request = compacting  # type: ignore[method-assign,assignment]
+    client.request_raw = compacting  # type: ignore[method-assign]
     reflector, stop = reflect(client, "pods")
     assert reflector.relists == 1
     assert calls[1] and calls[2] is None  # the list started over, without the token
     assert "default/between-pages" in cached_pods(reflector)
     stop.set()
+
+
+def test_the_next_page_is_asked_for_while_this_one_is_decoded(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    seed_large(kube.api, kube.controller, 1200, 3)
+    client = client_for(kube, tmp_path)
+    asked, original_raw, original_decode = [], client.request_raw, client.decode
+    second_asked = threading.Event()
+    overlapped: list[bool] = []
+
+    def raw(path: str, query: Any = None, **kw: Any) -> bytes:
+        asked.append((query or {}).get("continue"))
+        if len(asked) == 2:
+            second_asked.set()
+        return original_raw(path, query, **kw)
+
+    def decode(data: bytes, what: str) -> Any:
+        # The first page: the second must be on its way meanwhile.
+        if what.endswith("/pods") and not overlapped:
+            overlapped.append(second_asked.wait(5))
+        return original_decode(data, what)
+
+    client.request_raw = raw  # type: ignore[method-assign]
+    client.decode = decode  # type: ignore[method-assign]
+    reflector = Reflector(client, KINDS["pods"], client.info(), lambda: None, threading.Event())
+    reflector.list()
+    assert overlapped == [True]
+    assert len(asked) == 3 and asked[0] is None and all(asked[1:])  # each page asked once
+    assert len(reflector.snapshot()) == 1200 + 4
+
+
+def test_a_page_whose_head_does_not_show_its_token_is_followed_after_decoding(
+    kube: Sandbox, tmp_path: Path
+) -> None:
+    seed_large(kube.api, kube.controller, 1200, 3)
+    client = client_for(kube, tmp_path)
+    asked, original = [], client.request_raw
+
+    def items_first(path: str, query: Any = None, **kw: Any) -> bytes:
+        asked.append((query or {}).get("continue"))
+        page = json.loads(original(path, query, **kw))
+        return json.dumps({"items": page.pop("items"), **page}, indent=1).encode()
+
+    client.request_raw = items_first  # type: ignore[method-assign]
+    reflector = Reflector(client, KINDS["pods"], client.info(), lambda: None, threading.Event())
+    reflector.list()
+    assert len(asked) == 3 and asked[0] is None and all(asked[1:])
+    assert set(reflector.snapshot()) == set(server_pods(kube))
+
+
+def test_pages_are_decoded_with_the_collector_paused_and_it_resumes_after() -> None:
+    seen = []
+    with collector_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(KubeError), collector_paused():
+        raise KubeError("a page that is not JSON")
+    assert gc.isenabled()
+    gc.disable()  # off already (by someone else): left off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("body", "token"),
+    [
+        (b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7",'
+         b'"continue":"eyJ2Ijo"},"items":[{"metadata":{"name":"a"}}]}', "eyJ2Ijo"),
+        (b'{"kind": "PodList", "metadata": {"continue": "abc", "remainingItemCount": 3},\n'
+         b' "items": []}', "abc"),
+        (b'{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]}', None),
+        (b'{"kind":"PodList","metadata":{"continue":""},"items":[]}', None),
+        (b'{"items":[{"metadata":{"continue":"x"}}],"metadata":{"continue":"abc"}}', None),
+        (b'{"kind":"PodList","metadata":{"continue":7},"items":[]}', None),
+        (b'{"metadata":"nope","items":[]}', None),
+        (b'<html>"items": no</html>', None),
+    ],
+)  # fmt: skip
+def test_the_continue_token_is_read_from_a_pages_head_or_not_at_all(
+    body: bytes, token: str | None
+) -> None:
+    assert continue_hint(body) == token
 
 
 # -- errors -------------------------------------------------------------------------------

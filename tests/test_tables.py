@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from textual.app import App, ComposeResult
+from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import DuplicateKey
 
 from kubeha_tui.screens.kube_rows import RowCache
-from kubeha_tui.screens.tables import FastTable, Row, table
+from kubeha_tui.screens.tables import FastTable, Row, styled, table
 
 
 class TableApp(App[None]):
@@ -132,6 +135,45 @@ async def test_rows_in_another_order_refill_the_table_and_keep_the_cursor_on_its
         await pilot.pause()
         assert [k.value for k in grid.rows][:2] == ["ns/pod-29", "ns/pod-28"]
         assert grid.cursor_row == 24  # still on ns/pod-5
+
+
+class PairApp(App[None]):
+    """A FastTable next to a DataTable filled one ``add_row`` at a time."""
+
+    def compose(self) -> ComposeResult:
+        yield table("fast", ("NAMESPACE", "NAME", "STATUS"))
+        plain = DataTable[object](id="plain", cursor_type="row", zebra_stripes=True)
+        plain.add_columns("NAMESPACE", "NAME", "STATUS")
+        yield plain
+
+
+async def test_rows_shown_page_by_page_are_the_rows_add_row_makes() -> None:
+    rows = [
+        Row(f"ns/pod-{i}", ("ns", f"pod-{i:05}" + "-日本" * (i == 7), "Running" if i % 5 else
+            "CrashLoopBackOff"), "failed" if i % 5 == 0 else "")
+        for i in range(60)
+    ]  # fmt: skip
+    app, messages = PairApp(), list[Message]()
+    async with app.run_test(size=(60, 12), message_hook=messages.append) as pilot:
+        fast, plain = app.query_one("#fast", FastTable), app.query_one("#plain", DataTable)
+        for end in (1, 25, 60):  # pages, as a first list arrives
+            fast.show(rows[:end])
+        for row in rows:
+            plain.add_row(*styled(row), key=row.key)
+        await pilot.pause()
+        assert fast.row_count == plain.row_count == 60
+        assert list(fast.rows.items()) == list(plain.rows.items())  # keys, heights, labels
+        locations = [fast._row_locations.get(key) for key in fast.rows]
+        assert locations == [plain._row_locations.get(key) for key in plain.rows] == [*range(60)]
+        assert [fast.get_row_at(i) for i in range(60)] == [plain.get_row_at(i) for i in range(60)]
+        assert [c.content_width for c in fast.ordered_columns] == [
+            c.content_width for c in plain.ordered_columns
+        ]
+        highlighted = [m.data_table.id for m in messages if isinstance(m, DataTable.RowHighlighted)]
+        assert fast.cursor_row == 0 and highlighted.count("fast") == highlighted.count("plain")
+        assert fast.virtual_size == plain.virtual_size
+        with pytest.raises(DuplicateKey):
+            fast._append(rows[3:4])
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,40 @@ class KubeClient:
         timeout: float | None = None,
     ) -> Any:
         """One call; the decoded JSON answer (text for text answers), or KubeError."""
+        data, answered_as = self._answer(
+            method, path, query, body=body, content_type=content_type, timeout=timeout
+        )
+        if "json" not in answered_as:
+            return data.decode(errors="replace")
+        return self.decode(data, f"{method} {path}")
+
+    def request_raw(
+        self, path: str, query: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> bytes:
+        """One GET; the answer's body as it came (``decode`` makes it JSON), or KubeError.
+        For lists, whose pages are decoded while the next one is on its way."""
+        return self._answer("GET", path, query, timeout=timeout)[0]
+
+    def decode(self, data: bytes, what: str) -> Any:
+        """A JSON answer to ``what`` ("GET /api/v1/pods"), decoded."""
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise KubeError(
+                f"{what}: the Kubernetes API at {self.host} answered with invalid JSON"
+            ) from None
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[bytes, str]:
+        """A successful answer's body and Content-Type, else KubeError."""
         response = self._send(
             method, path, query, body=body, content_type=content_type,
             timeout=timeout or self.timeout,
@@ -302,14 +336,7 @@ class KubeClient:
             raise KubeError(
                 describe_http_error(response.status, message, self.host), response.status, reason
             )
-        if "json" not in (response.getheader("Content-Type") or "application/json"):
-            return data.decode(errors="replace")
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise KubeError(
-                f"{method} {path}: the Kubernetes API at {self.host} answered with invalid JSON"
-            ) from None
+        return data, str(response.getheader("Content-Type") or "application/json")
 
     def open_stream(self, path: str, query: dict[str, Any], read_timeout: float) -> Stream:
         """Start a streamed answer (watch, log follow); ``Stream.close()`` ends it.

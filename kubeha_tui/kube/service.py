@@ -66,6 +66,7 @@ class KubeService:
         self.client = client
         self._stop = threading.Event()
         self._changed = threading.Event()
+        self._listed = threading.Event()  # every kind listed once
         self._reflectors: dict[str, Reflector] = {}
         self._lock = threading.Lock()
         self._last_answer = time.monotonic()
@@ -74,9 +75,11 @@ class KubeService:
     def _start(self, info: ServerInfo) -> dict[str, Reflector]:
         with self._lock:
             if not self._reflectors:
-                for name, kind in KINDS.items():
-                    reflector = Reflector(self.client, kind, info, self._changed.set, self._stop)
-                    self._reflectors[name] = reflector
+                self._reflectors.update(
+                    (name, Reflector(self.client, kind, info, self._reflected, self._stop))
+                    for name, kind in KINDS.items()
+                )
+                for reflector in self._reflectors.values():
                     reflector.start()
                 self._last_answer = time.monotonic()
                 threading.Thread(target=self._probe_loop, name="kube-probe", daemon=True).start()
@@ -129,8 +132,20 @@ class KubeService:
             items.get("deployments", {}),
             items.get("nodes", {}),
             tuple(namespaces),
-            all(r.synced or (r.error and r.error.code == 403) for r in refl.values()),
+            self._synced(),
             tuple(notes),
+        )
+
+    def _reflected(self) -> None:
+        """A reflector's objects changed (from its thread)."""
+        self._changed.set()
+        if not self._listed.is_set() and self._synced():
+            self._listed.set()
+
+    def _synced(self) -> bool:
+        """Every kind listed at least once (or forbidden)."""
+        return all(
+            r.synced or bool(r.error and r.error.code == 403) for r in self._reflectors.values()
         )
 
     def poll(self) -> Iterator[Poll]:
@@ -138,13 +153,15 @@ class KubeService:
         info = self.client.info()
         reflectors = self._start(info)
         self._changed.set()
-        last = 0.0
+        last, shown_synced = float("-inf"), False
         while not self._stop.is_set():
             if not self._changed.wait(1.0):
                 continue
             wait = last + UPDATE_EVERY - time.monotonic()
-            if wait > 0 and self._stop.wait(wait):
-                return
+            if wait > 0:  # events are coalesced; the end of the first lists is shown at once
+                until = self._stop if shown_synced else self._listed
+                if until.wait(wait) and self._stop.is_set():
+                    return
             self._changed.clear()
             silent = self._not_answering()
             if silent:
@@ -153,12 +170,13 @@ class KubeService:
             if down:
                 raise ServiceError(str(down[0]))
             snap = self.snapshot()
-            last = time.monotonic()
+            last, shown_synced = time.monotonic(), snap.synced
             yield Poll(snap.summary(), snap, final=snap.synced)
 
     def close(self) -> None:
         self._stop.set()
         self._changed.set()
+        self._listed.set()
         for reflector in list(self._reflectors.values()):
             reflector.restart_watch()  # a reflector blocked in a read ends now
         self.client.close()
