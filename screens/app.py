@@ -116,8 +116,9 @@ TEST_CRASH_ENV = "KUBEHA_TUI_TEST_CRASH"
 class KubehaApp(ReportsWorkerErrors, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kubeha-tui"
-    # The screen drawn first is the default mode's: a switch from Textual's own empty
-    # default screen re-parsed the whole stylesheet twice before the first frame.
+    # The screen drawn first is the default mode's, set for each app to the screen asked
+    # for: a switch from Textual's own empty default screen re-parsed the whole stylesheet
+    # twice before the first frame, and one from the Cluster screen built that one first.
     DEFAULT_MODE = "cluster"
     MODES = {
         "cluster": _cluster_screen,
@@ -190,6 +191,8 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
         hangup: Callable[[], None] | None = None,
         hard_exit: Callable[[int], None] | None = None,
     ) -> None:
+        # Per app: App.__init__ (Textual 8.2) reads it for the first mode and nothing after.
+        self.DEFAULT_MODE = settings.screen  # type: ignore[misc]
         super().__init__()
         self.hangup = hangup or (lambda: os._exit(129))
         self.hard_exit = hard_exit or os._exit
@@ -314,8 +317,6 @@ class KubehaApp(ReportsWorkerErrors, App[None]):
     def on_mount(self) -> None:
         self._collector.start()
         self.set_interval(0.5, self._collector.tick, name="full collections")
-        if self.settings.screen != self.current_mode:
-            self.switch_mode(self.settings.screen)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._terminated)
         # The terminal is gone: Textual's own shutdown would block writing to it.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
 from textual.binding import Binding
 from textual.command import CommandList
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import DataTable
 
 from kubeha_tui.config import Settings
@@ -87,11 +88,23 @@ async def test_keys_and_palette_switch_screens(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("screen", ["ceph", "wizard"])
-async def test_start_screen_from_settings(settings: Settings, screen: str) -> None:
+async def test_start_screen_from_settings(
+    settings: Settings, screen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []  # the screens built, in order
+    for mode, factory in list(KubehaApp.MODES.items()):
+        assert callable(factory)
+
+        def recorded(mode: str = mode, factory: Callable[[], Screen[Any]] = factory) -> Any:
+            made.append(mode)
+            return factory()
+
+        monkeypatch.setitem(KubehaApp.MODES, mode, recorded)
     app = KubehaApp(Settings(**{**settings.__dict__, "screen": screen}))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.current_mode == screen != Settings().screen
+        assert made == [screen]  # the asked screen at once, not the Cluster screen first
         shown = app.screen
         assert isinstance(shown, AreaScreen)
         assert {"ceph": "Ceph", "wizard": "Wizard"}[screen] == shown.TITLE_TEXT
