@@ -7,12 +7,22 @@ Measures, in one run, interleaved:
 - cold start: app start (new SSH connection) until the Units table is complete, against
   a new SSH connection plus the bare page requests. Target: <= 1.5x (the app also starts
   Textual and draws its first frame before it connects).
+
+Both sides log in as the same user, ``core`` as on a stack node when we are root and that
+account takes a key login (scripts/bootstrap.sh makes it; see sandbox/machines.py), else as
+ourselves; ``--login USER`` picks another (``--login root`` measures as earlier runs did).
+The login matters to the cold start: sshd runs every command through the user's shell, and
+a bash whose ~/.bashrc does work (root's on a developer machine: ``pyenv init``) adds it to
+each new stream, on both sides alike.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
+import pwd
 import statistics
 import subprocess
 import sys
@@ -25,6 +35,7 @@ from textual.widgets import DataTable
 
 from bench.common import percentiles, report
 from kubeha_tui.config import Settings, SSHTarget
+from kubeha_tui.sandbox.machines import session_user
 from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.poll_messages import BackendPolled
@@ -37,7 +48,8 @@ UNITS, MACHINES, RUNS, COLD = 2000, 200, 15, 7
 
 
 def session_for(sshd: Sshd) -> SSHSession:
-    return SSHSession(SSHOptions(SSHTarget("127.0.0.1", "root", sshd.port), identity=str(sshd.user_key),
+    assert sshd.user is not None
+    return SSHSession(SSHOptions(SSHTarget("127.0.0.1", sshd.user, sshd.port), identity=str(sshd.user_key),
                                  known_hosts=str(sshd.known_hosts), allow_agent=False))  # fmt: skip
 
 
@@ -74,7 +86,7 @@ async def app_runs(
     endpoint: str, sshd: Sshd, tmp: Path, refreshes: int = RUNS
 ) -> tuple[float, list[float]]:
     settings = Settings(
-        ssh=SSHTarget("127.0.0.1", "root", sshd.port), identity=str(sshd.user_key),
+        ssh=SSHTarget("127.0.0.1", sshd.user, sshd.port), identity=str(sshd.user_key),
         known_hosts=str(sshd.known_hosts), fleet_endpoint=endpoint,
         kube_server="http://127.0.0.1:9", ceph_conf=str(tmp / "none.conf"), screen="fleet",
     )  # fmt: skip
@@ -112,7 +124,16 @@ async def app_runs(
     return cold, refresh
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--login", help="the user both sides log in as (default: core if it can)")
+    login = parser.parse_args(argv).login
+    if login is None:
+        login, why = session_user()
+        if why:
+            print(f"fleet bench: {why}")
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    print(f"fleet bench: both sides log in as {login}")
     logging.disable(logging.CRITICAL)  # paramiko reports the refused kube forward; not ours to show
     with tempfile.TemporaryDirectory(prefix="kh-bench-") as name:
         tmp = Path(name)
@@ -123,7 +144,10 @@ def main() -> int:
                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert server.stdout is not None
         endpoint = server.stdout.readline().strip().partition("=")[2]  # FLEETCTL_ENDPOINT=...
-        sshd = Sshd(tmp / "sshd")
+        if login != me:  # its sessions read the keys and shims and use the socket
+            tmp.chmod(0o755)
+            sock.chmod(0o666)
+        sshd = Sshd(tmp / "sshd", user=login)
         sshd.start()
         try:
             bare_cold, bare_warm = bare_runs(endpoint, sshd)

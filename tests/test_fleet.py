@@ -14,9 +14,16 @@ import pytest
 from kubeha_tui.config import SSHTarget
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import PIDALIO_WARNING, MachineShell, execute, plan
-from kubeha_tui.fleet.client import FleetAPIError, FleetClient, page_number, page_token
+from kubeha_tui.fleet.client import (
+    FleetAPIError,
+    FleetClient,
+    FleetSnapshot,
+    page_number,
+    page_token,
+)
 from kubeha_tui.fleet.models import Unit, UnitOption
 from kubeha_tui.fleet.render import UNIT_COLUMNS, fleetctl_table, unit_file_row, unit_row
+from kubeha_tui.fleet.service import FleetService
 from kubeha_tui.sandbox.fleet_registry import FleetRegistry, seed_large, seed_stack
 from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.sshd import Sshd
@@ -171,30 +178,41 @@ def test_pages_read_ahead_over_three_streams_are_the_pages_one_by_one(
         server.close()
 
 
-def test_the_first_page_is_announced_once_before_the_next_is_asked_for(
+def test_the_first_poll_reads_states_then_machines_on_one_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The poll opens the machines' stream then, so two new sessions do not compete."""
+    """A cold start pays one new stream (over SSH a session on the node), not two; later
+    polls read the machines over a stream of their own while the states page in."""
     registry = FleetRegistry()
-    seed_large(registry, units=250, machines=10)
+    seed_large(registry, units=250, machines=150)
     server = FleetServer(registry, tmp_path / "big.sock")
     api = server.servers[0].RequestHandlerClass.api  # type: ignore[attr-defined]
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []  # (path, connection: a thread per connection)
     answer = api.handle
 
     def note_and_answer(method: str, path: str, *args: object) -> object:
-        asked.append(path)
+        asked.append((path.partition("?")[0], threading.current_thread().name))
         return answer(method, path, *args)
 
     monkeypatch.setattr(api, "handle", note_and_answer)
+    service = FleetService.build(server.endpoint, None, SSHOptions(SSHTarget("localhost")))
     try:
-        announced: list[int] = []
-        states = FleetClient(server.endpoint).states(
-            first_page_in=lambda: announced.append(len(asked))
-        )
-        assert len(states) == 250 and len(asked) == 3
-        assert announced == [1]
+        poll = service.poll()
+        first = next(poll)
+        assert isinstance(first.data, FleetSnapshot) and not first.final
+        assert (len(first.data.states), len(first.data.machines)) == (250, 150)
+        paths = [p for p, _ in asked]
+        assert paths == ["/fleet/v1/state"] * 3 + ["/fleet/v1/machines"] * 2
+        assert len({conn for _, conn in asked}) == 1
+        list(poll)  # the unit files, then the page streams open
+        wait_for(lambda: service.client.reads_ahead, what="the page streams answered")
+        asked.clear()
+        list(service.poll())
+        machines_on = {c for p, c in asked if p == "/fleet/v1/machines"}
+        states_on = {c for p, c in asked if p == "/fleet/v1/state"}
+        assert machines_on and not machines_on & states_on
     finally:
+        service.close()
         server.close()
 
 

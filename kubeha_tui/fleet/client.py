@@ -13,7 +13,6 @@ import json
 import re
 import struct
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,10 +162,8 @@ class FleetClient:
         path: str,
         key: str,
         query: dict[str, str] | None = None,
-        first_page_in: Callable[[], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a paginated collection; ``{}`` is an empty page. ``first_page_in``
-        is called once the first page has come (the stream is open and answered).
+        """Every item of a paginated collection; ``{}`` is an empty page.
 
         Tokens are followed one by one, except that when they are fleetd's own (page and
         limit, see ``page_token``) and the page streams are open (``open_page_streams``),
@@ -177,9 +174,6 @@ class FleetClient:
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             doc = self.get_json(self._url(path, params))
-            if first_page_in is not None:
-                first_page_in()
-                first_page_in = None
             items += doc.get(key) or []
             token = doc.get("nextPageToken")
             if not token:
@@ -263,10 +257,9 @@ class FleetClient:
         self,
         machine_id: str = "",
         unit_name: str = "",
-        first_page_in: Callable[[], None] | None = None,
     ) -> list[UnitState]:
         query = {k: v for k, v in (("machineID", machine_id), ("unitName", unit_name)) if v}
-        pages = self.pages("/state", "states", query, first_page_in)
+        pages = self.pages("/state", "states", query)
         return [UnitState.from_json(d) for d in pages]
 
     def machines(self) -> list[Machine]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from kubeha_tui.config import Settings, SSHTarget
@@ -53,19 +53,18 @@ class FleetService:
 
     def poll(self) -> Iterator[Poll]:
         """Unit states and machines first (the Units table), then the unit files."""
-        # Machines come over a second stream while the states page in on the first. In
-        # the first poll that stream opens once the states' first page is in, so that the
-        # two new sessions (sshd, the user's shell, fleetctl fd-forward) do not compete on
-        # the node; later polls ask for both at once.
-        machines: list[Future[list[Machine]]] = []
-
-        def read_machines() -> None:
-            machines.append(self._pool.submit(self._machine_client.machines))
-
-        if self.last is not None:
-            read_machines()
-        states = tuple(self.client.states(first_page_in=None if machines else read_machines))
-        machines_by_id = {m.id: m for m in machines[0].result()}
+        # Later polls read the machines over a second stream while the states page in on
+        # the first. The first poll reads both on the one stream it opens, states first:
+        # each new stream is a new session on the node (sshd, the user's shell, fleetctl
+        # fd-forward), which takes longer than the machines' few pages.
+        if self.last is None:
+            states = tuple(self.client.states())
+            machines = self.client.machines()
+        else:
+            pending = self._pool.submit(self._machine_client.machines)
+            states = tuple(self.client.states())
+            machines = pending.result()
+        machines_by_id = {m.id: m for m in machines}
         previous = self.last.units if self.last else ()
         self.last = FleetSnapshot(states, previous, machines_by_id, self.client.server)
         yield Poll(self._detail(self.last), self.last, final=False)
