@@ -4,6 +4,8 @@ with time alone."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import dataclass
 
 import pytest
@@ -135,6 +137,28 @@ async def test_rows_in_another_order_refill_the_table_and_keep_the_cursor_on_its
         await pilot.pause()
         assert [k.value for k in grid.rows][:2] == ["ns/pod-29", "ns/pod-28"]
         assert grid.cursor_row == 24  # still on ns/pod-5
+
+
+async def test_rows_refilled_and_lines_redrawn_are_freed_without_waiting_for_a_full_collection() -> (
+    None
+):
+    """DataTable's caches (its row order, rendered lines) are rings of lists: cleared,
+    they held the old table's rows until a full collection, which the app runs rarely.
+    (Rendered lines, Strips, are cycles of their own in Textual: not checked here.)"""
+    app = TableApp(30)
+    async with app.run_test(size=(60, 12)) as pilot:
+        grid = app.query_one(FastTable)
+        await pilot.pause()
+        old = [weakref.ref(row) for row in grid.rows.values()]
+        gc.disable()
+        try:
+            gc.collect()
+            grid.show(list(reversed(app.rows)))  # another order: the table is refilled
+            grid.redraw()
+            await pilot.pause()
+            assert [ref() for ref in old] == [None] * len(old)
+        finally:
+            gc.enable()
 
 
 class PairApp(App[None]):
