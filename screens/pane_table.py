@@ -167,23 +167,42 @@ class PaneTable(ScrollView, can_focus=True):
 
     # Drawing: line 0 is the header, the others the rows from the scroll offset on.
 
+    _base_style = Style()
+    _styles: dict[str, Style] | None = None  # the component styles of this render pass
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The styles once for all the lines: ``rich_style`` walks the ancestors, and each
+        # component's style is worked out again at every call.
+        self._base_style, self._styles = self.rich_style, {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._styles = None
+
+    def _style(self, name: str) -> Style:
+        styles = self._styles
+        if styles is None:
+            return self.get_component_rich_style(name)
+        style = styles.get(name)
+        if style is None:
+            style = styles[name] = self.get_component_rich_style(name)
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
-            style = self.get_component_rich_style("datatable--header")
+            style = self._style("datatable--header")
             return self._line(self.columns, style, Style(), scroll_x, width)
         index = y - 1 + scroll_y
         if index >= len(self.shown):
-            return Strip.blank(width, self.rich_style)
-        row_style = self.get_component_rich_style(
-            "datatable--odd-row" if index % 2 else "datatable--even-row"
-        )
+            return Strip.blank(width, self._base_style)
+        row_style = self._style("datatable--odd-row" if index % 2 else "datatable--even-row")
         own = Style.parse(STYLES.get(self.shown[index].style, ""))
         if index == self.cursor_row:
             # As DataTable: the cursor's colours over the row's, its foreground over the
             # cell's own; the line past the last column in the cursor's style too.
-            cursor = self.get_component_rich_style("datatable--cursor")
+            cursor = self._style("datatable--cursor")
             row_style += cursor
             own += Style.from_color(color=cursor.color)
         meta = Style.from_meta({"row": index})
