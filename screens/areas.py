@@ -8,10 +8,10 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
-from .tables import FastTable, Row
+from .pane_table import PaneTable
 from .widgets import BackendLine
 
 if TYPE_CHECKING:
@@ -26,19 +26,10 @@ WIDE_AT = 120  # columns from which the Cluster panes sit side by side
 SMALL_HEIGHT = 30  # rows below which a healthy verdict is left out on stacked panes
 
 
-def header_table(table_id: str, columns: tuple[str, ...]) -> FastTable:
-    """A table as ``tables.table`` makes it, with the headers given as Text: a ``str``
-    header is read as Rich markup, which imports Rich's emoji table (~5 ms) before the
-    first frame."""
-    t = FastTable(id=table_id, cursor_type="row", zebra_stripes=True)
-    t.add_columns(*(Text(c) for c in columns))
-    return t
-
-
 class Pane(Vertical):
     """A titled box: a backend's status line above a table."""
 
-    def __init__(self, title: str, backend: str, body: DataTable[str]) -> None:
+    def __init__(self, title: str, backend: str, body: PaneTable) -> None:
         super().__init__(classes="pane")
         self.border_title = title
         self._backend, self._body = backend, body
@@ -68,10 +59,10 @@ class ClusterScreen(DiagnosingScreen):
         # Laid out for the terminal's width at once: a class set later restyles every pane.
         wide = "wide" if self.app.size.width >= WIDE_AT else ""
         with Container(id="panes", classes=wide):
-            yield Pane("Fleet units", "fleet", header_table("cluster-units", CLUSTER_UNIT_COLUMNS))
-            yield Pane("Pods", "kube", header_table("cluster-pods", CLUSTER_POD_COLUMNS))
+            yield Pane("Fleet units", "fleet", PaneTable(CLUSTER_UNIT_COLUMNS, id="cluster-units"))
+            yield Pane("Pods", "kube", PaneTable(CLUSTER_POD_COLUMNS, id="cluster-pods"))
             yield Pane(
-                "Services", "kube", header_table("cluster-services", CLUSTER_SERVICE_COLUMNS)
+                "Services", "kube", PaneTable(CLUSTER_SERVICE_COLUMNS, id="cluster-services")
             )
 
     # Built with the first pods: kube_rows imports the Kubernetes models.
@@ -119,12 +110,13 @@ class ClusterScreen(DiagnosingScreen):
         from kubeha_tui.fleet.client import FleetSnapshot  # noqa: PLC0415
 
         from .fleet import unit_rows  # noqa: PLC0415
+        from .tables import Row  # noqa: PLC0415
 
         if isinstance(snap, FleetSnapshot):
             rows = [
                 Row(r.key, (r.cells[0], r.cells[1], r.cells[3]), r.style) for r in unit_rows(snap)
             ]
-            self.query_one("#cluster-units", FastTable).show(rows)
+            self.query_one("#cluster-units", PaneTable).show(rows)
 
     def _kube_changed(self, kube: object) -> None:
         from kubeha_tui.kube.service import KubeSnapshot  # noqa: PLC0415
@@ -137,8 +129,8 @@ class ClusterScreen(DiagnosingScreen):
                 self._services = RowCache(lambda s, _: (s.name, s.type, s.ports_text))
             pods: dict[str, Pod] = kube.pods
             services: dict[str, Service] = kube.services
-            self.query_one("#cluster-pods", FastTable).show(self._pods.rows(pods))
-            self.query_one("#cluster-services", FastTable).show(self._services.rows(services))
+            self.query_one("#cluster-pods", PaneTable).show(self._pods.rows(pods))
+            self.query_one("#cluster-services", PaneTable).show(self._services.rows(services))
 
     def on_resize(self, event: events.Resize) -> None:
         super().on_resize(event)

@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable
 
 from .widgets import KeysFooter, StatusBar
 from .workers import ReportsWorkerErrors
@@ -54,6 +53,9 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the table of the tab just shown (a hidden table keeps none)."""
+        # Imported here: the Cluster screen, drawn first, has no DataTable.
+        from textual.widgets import DataTable  # noqa: PLC0415
+
         tables = event.pane.query(DataTable)
         if tables:
             tables.first().focus()

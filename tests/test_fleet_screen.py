@@ -18,6 +18,7 @@ from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.sshd import Sshd
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.dialogs import ConfirmScreen, OutputScreen
+from kubeha_tui.screens.pane_table import PaneTable
 from kubeha_tui.screens.poll_messages import BackendPolled
 
 from .support.ui import text_of, until
@@ -139,9 +140,11 @@ async def test_live_update_keeps_cursor_and_marks_failed_units(
         assert isinstance(cell, Text) and "red" in str(cell.style)
         cluster_mode = app.current_mode
         await pilot.press("1")
-        cluster = app.screen.query_one("#cluster-units", DataTable)
+        cluster = app.screen.query_one("#cluster-units", PaneTable)
         await until(pilot, lambda: cluster.row_count == 10, what="cluster pane")
-        assert "failed" in [str(c) for c in cluster.get_row(key)]
+        row = next(r for r in cluster.shown if r.key == key)
+        assert "failed" in [str(c) for c in row.cells]
+        assert row.style == "failed"
         assert cluster_mode == "fleet"
 
 

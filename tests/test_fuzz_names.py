@@ -33,6 +33,7 @@ from kubeha_tui.screens.dialogs import ConfirmScreen
 from kubeha_tui.screens.doctor import DoctorScreen, EvidenceScreen
 from kubeha_tui.screens.help import HelpScreen
 from kubeha_tui.screens.kube_logs import LogScreen
+from kubeha_tui.screens.pane_table import PaneTable
 from kubeha_tui.screens.plain import clean
 
 from .support.kube import kube_sandbox
@@ -157,6 +158,12 @@ async def rows_of(pilot: Any, app: KubehaApp, table_id: str, count: int) -> Data
     table: DataTable[Any] = app.screen.query_one(table_id, DataTable)
     await until(pilot, lambda: table.row_count >= count, timeout=30, what=f"{table_id} rows")
     return table
+
+
+async def pane_rows(pilot: Any, app: KubehaApp, pane_id: str, count: int) -> PaneTable:
+    pane = app.screen.query_one(pane_id, PaneTable)
+    await until(pilot, lambda: pane.row_count >= count, timeout=30, what=f"{pane_id} rows")
+    return pane
 
 
 def is_odd(key: object) -> bool:
@@ -307,8 +314,8 @@ async def test_odd_names_everywhere_are_shown_as_text(
     with locked_image(ceph) as locked:
         app = KubehaApp(settings_for(fleet, kube, ceph_cluster))
         async with app.run_test(size=(120, 40)) as pilot:
-            await rows_of(pilot, app, "#cluster-units", 10 + len(ODD))
-            await rows_of(pilot, app, "#cluster-pods", 2 * len(ODD))
+            await pane_rows(pilot, app, "#cluster-units", 10 + len(ODD))
+            await pane_rows(pilot, app, "#cluster-pods", 2 * len(ODD))
             await pilot.press("f1")
             assert isinstance(app.screen, HelpScreen)
             await close_dialogs(pilot, app)

@@ -13,6 +13,7 @@ from kubeha_tui.config import Settings
 from kubeha_tui.sandbox.fleet_server import FleetServer
 from kubeha_tui.sandbox.kube.cluster import Sandbox
 from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.pane_table import PaneTable
 
 from .support.kube import kube_sandbox
 from .support.ui import until
@@ -24,7 +25,7 @@ def kube() -> Iterator[Sandbox]:
         yield sandbox
 
 
-def rows_shown(table: DataTable[Any]) -> int:
+def rows_shown(table: DataTable[Any] | PaneTable) -> int:
     """Body rows on screen: the table's height less its header, if it has rows."""
     return min(table.row_count, max(0, table.size.height - 1)) if table.display else 0
 
@@ -36,7 +37,7 @@ async def test_cluster_and_kube_show_rows(
     app = KubehaApp(Settings(fleet_endpoint=fleet.endpoint, kube_server=kube.server.url,
                              ceph_conf=str(tmp_path / "none.conf")))  # fmt: skip
     async with app.run_test(size=size) as pilot:
-        tables = [app.screen.query_one(f"#cluster-{t}", DataTable) for t in ("units", "pods")]
+        tables = [app.screen.query_one(f"#cluster-{t}", PaneTable) for t in ("units", "pods")]
         await until(pilot, lambda: all(t.row_count for t in tables), timeout=30, what="rows")
         await pilot.pause()
         assert [rows_shown(t) >= 1 for t in tables] == [True, True], [

@@ -68,3 +68,18 @@ async def test_services_are_built_after_the_first_frame_then_polled(tmp_path: Pa
         assert events.Ready in kinds
         assert painted < started < built < first_poll
         assert {s.state for s in app.backends.values()} == {"unreachable"}
+
+
+def test_the_cluster_screen_loads_no_data_table(tmp_path: Path) -> None:
+    """Its panes are PaneTables: DataTable and our FastTable load with the other screens."""
+    code = """
+import sys
+from kubeha_tui.screens.app import KubehaApp
+from kubeha_tui.screens.areas import ClusterScreen
+print(sorted(m for m in ("textual.widgets._data_table", "kubeha_tui.screens.tables")
+             if m in sys.modules))
+"""
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd="/", env=env)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stdout
