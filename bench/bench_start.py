@@ -96,15 +96,22 @@ def first_frame(
         os.close(master)
 
 
+def private_env(tmp: Path) -> dict[str, str]:
+    """The environment of a measured start: a private HOME and XDG dirs under ``tmp``, a
+    120x40 xterm, and none of the variables that would point it at a cluster."""
+    env = {**os.environ, "HOME": str(tmp), "TERM": "xterm-256color", "COLUMNS": "120",
+           "LINES": "40", "XDG_CONFIG_HOME": str(tmp / "config"),
+           "XDG_STATE_HOME": str(tmp / "state"), "XDG_RUNTIME_DIR": str(tmp / "run")}  # fmt: skip
+    for var in ("KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL"):
+        env.pop(var, None)
+    (tmp / "run").mkdir(mode=0o700)
+    return env
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kh-bench-start-") as name:
         tmp = Path(name)
-        env = {**os.environ, "HOME": str(tmp), "TERM": "xterm-256color", "COLUMNS": "120",
-               "LINES": "40", "XDG_CONFIG_HOME": str(tmp / "config"),
-               "XDG_STATE_HOME": str(tmp / "state"), "XDG_RUNTIME_DIR": str(tmp / "run")}  # fmt: skip
-        for var in ("KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL"):
-            env.pop(var, None)
-        (tmp / "run").mkdir(mode=0o700)
+        env = private_env(tmp)
         label = tmp / "one_label.py"
         label.write_text(ONE_LABEL)
         ours_argv = [sys.executable, "-m", "kubeha_tui", "--screen", "cluster",

@@ -22,7 +22,7 @@ import tempfile
 import termios
 from pathlib import Path
 
-from bench.bench_start import CLUSTER_MARKERS, ONE_LABEL, SIZE
+from bench.bench_start import CLUSTER_MARKERS, ONE_LABEL, SIZE, private_env
 
 # Run in the measured process before the program: stop it at the point being counted.
 STOPPER = """
@@ -97,12 +97,7 @@ def main() -> int:
         parser.error("which: label or ours")
     with tempfile.TemporaryDirectory(prefix="kh-count-start-") as name:
         tmp = Path(name)
-        env = {**os.environ, "HOME": str(tmp), "TERM": "xterm-256color", "COLUMNS": "120",
-               "LINES": "40", "XDG_CONFIG_HOME": str(tmp / "config"),
-               "XDG_STATE_HOME": str(tmp / "state"), "XDG_RUNTIME_DIR": str(tmp / "run")}  # fmt: skip
-        for var in ("KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL"):
-            env.pop(var, None)
-        (tmp / "run").mkdir(mode=0o700)
+        env = private_env(tmp)
         markers = args.markers.split(",") if args.markers else SCREEN_MARKERS.get(args.screen)
         if "ours" in args.which and not markers and args.until == "frame":
             parser.error(f"--markers: what does the {args.screen} screen's frame show?")
