@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
 from .pane_table import PaneTable
+from .rows import Row
 from .widgets import BackendLine
 
 if TYPE_CHECKING:
@@ -110,7 +111,6 @@ class ClusterScreen(DiagnosingScreen):
         from kubeha_tui.fleet.client import FleetSnapshot  # noqa: PLC0415
 
         from .fleet import unit_rows  # noqa: PLC0415
-        from .tables import Row  # noqa: PLC0415
 
         if isinstance(snap, FleetSnapshot):
             rows = [

@@ -36,8 +36,9 @@ from .ceph_dialogs import CreateImageScreen, DeleteImageScreen, OSDRemovalScreen
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, DeleteEnded, DeleteProgressed, ImageRead
 from .plain import clean, plain, plain_text
+from .rows import Row
 from .tabbed import TabbedTableScreen
-from .tables import FastTable, Row, selected_key, table
+from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
 
 IMAGE_COLUMNS = ("NAME", "SIZE", "FEATURES", "LOCKERS", "WATCHERS", "STATE")

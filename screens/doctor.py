@@ -33,7 +33,8 @@ from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
 from .dialogs import ConfirmScreen
 from .messages import ActionFinished, ImageRead
 from .plain import plain, plain_text
-from .tables import FastTable, Row, selected_key, table
+from .rows import Row
+from .tables import FastTable, selected_key, table
 from .workers import ReportsWorkerErrors
 
 COLUMNS = ("SEVERITY", "LAYER", "OBJECT", "WHAT IS WRONG")

@@ -26,8 +26,9 @@ from kubeha_tui.fleet.service import FleetService
 
 from .dialogs import ConfirmScreen, OutputScreen
 from .messages import ActionFinished, PlanReady
+from .rows import Row
 from .tabbed import TabbedTableScreen
-from .tables import FastTable, Row, selected_key, table
+from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
 
 SEP = "\t"  # row keys of the Units table: "<unit>\t<machine id>" (unit names may hold '@')

@@ -13,7 +13,7 @@ from typing import Any
 from kubeha_tui.kube.format import age_since
 from kubeha_tui.kube.models import Deployment, Node, Pod, Service
 
-from .tables import Row
+from .rows import Row
 
 POD_COLUMNS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "IP")
 SERVICE_COLUMNS = ("NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS", "URLS")

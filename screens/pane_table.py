@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import compress
 from operator import is_not, itemgetter
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -25,12 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from .plain import clean
+from .rows import STYLES, Row
 
-if TYPE_CHECKING:
-    from .tables import Row
-
-# The styles of tables.STYLES (not imported from there: screens.tables loads DataTable).
-STYLES = {"failed": "bold red", "warn": "yellow"}
 PADDING = 1  # cells each side of a cell's text, as DataTable's cell_padding
 
 

@@ -23,19 +23,9 @@ from textual.widgets.data_table import CellKey, DuplicateKey, RowKey
 from textual.widgets.data_table import Row as DataRow
 
 from .plain import clean
+from .rows import STYLES, Cell, Row
 
-Cell = str | Text | object  # objects show as str(cell), computed at render time
 AWAY = Coordinate(-2, 0)  # the cursor as rows other than the cursor's row see it: on none
-
-
-@dataclass(frozen=True)
-class Row:
-    key: str
-    cells: tuple[Cell, ...]
-    style: str = ""  # "failed", "warn" or "" (healthy)
-
-
-STYLES = {"failed": "bold red", "warn": "yellow"}
 
 
 @dataclass

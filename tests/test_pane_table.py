@@ -8,9 +8,9 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from kubeha_tui.screens import pane_table, tables
 from kubeha_tui.screens.pane_table import PaneTable
-from kubeha_tui.screens.tables import FastTable, Row, table
+from kubeha_tui.screens.rows import Row
+from kubeha_tui.screens.tables import FastTable, table
 
 COLUMNS = ("NAMESPACE", "NAME", "STATUS")
 
@@ -39,10 +39,6 @@ def drawn(strip: Strip) -> list[tuple[str, object, object, bool | None]]:
         for s in strip
         for ch in s.text
     ]
-
-
-def test_row_styles_are_the_tables_styles() -> None:
-    assert pane_table.STYLES == tables.STYLES
 
 
 async def test_lines_look_as_fast_tables_do() -> None:

@@ -16,7 +16,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import DuplicateKey
 
 from kubeha_tui.screens.kube_rows import RowCache
-from kubeha_tui.screens.tables import FastTable, Row, styled, table
+from kubeha_tui.screens.rows import Row
+from kubeha_tui.screens.tables import FastTable, styled, table
 
 
 class TableApp(App[None]):

@@ -1,0 +1,20 @@
+"""A table row as the screens build it, and the styles of its health: light (no
+DataTable behind it), for the Cluster screen's panes as for the full tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+Cell = str | Text | object  # objects show as str(cell), computed at render time
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    cells: tuple[Cell, ...]
+    style: str = ""  # "failed", "warn" or "" (healthy)
+
+
+STYLES = {"failed": "bold red", "warn": "yellow"}
