@@ -14,7 +14,7 @@ from itertools import compress
 from operator import is_not, itemgetter
 from typing import ClassVar
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -25,7 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from .plain import clean
-from .rows import STYLES, Row
+from .rows import STYLES, Row, text_width
 
 PADDING = 1  # cells each side of a cell's text, as DataTable's cell_padding
 
@@ -33,10 +33,6 @@ PADDING = 1  # cells each side of a cell's text, as DataTable's cell_padding
 def _plain(cell: object) -> str:
     text = cell.plain if isinstance(cell, Text) else str(cell)
     return clean(text.replace("\n", " "))
-
-
-def _width(text: str) -> int:
-    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
 
 
 class PaneTable(ScrollView, can_focus=True):
@@ -106,7 +102,7 @@ class PaneTable(ScrollView, can_focus=True):
         self.columns = tuple(columns)
         self.shown: list[Row] = []  # what show() last put here, in order
         self._cells: list[tuple[str, ...]] = []  # each shown row's cells as plain text
-        self._widths = [_width(c) for c in self.columns]  # content widths, grown by rows
+        self._widths = [text_width(c) for c in self.columns]  # content widths, grown by rows
         self.cursor_row = 0
         self._resize_virtual()
 
@@ -136,7 +132,7 @@ class PaneTable(ScrollView, can_focus=True):
             at = self.cursor_row
             cursor_key = old[at].key if 0 <= at < len(old) else None
             self._cells = list(map(self._texts, rows))
-            self._widths = [_width(c) for c in self.columns]
+            self._widths = [text_width(c) for c in self.columns]
             self._widen(self._cells)
             keys = [r.key for r in rows]
             self.cursor_row = keys.index(cursor_key) if cursor_key in keys else 0
@@ -155,7 +151,7 @@ class PaneTable(ScrollView, can_focus=True):
         widths = self._widths
         for column in range(len(widths)):
             cells = map(itemgetter(column), rows)
-            widths[column] = max(widths[column], max(map(_width, cells), default=0))
+            widths[column] = max(widths[column], max(map(text_width, cells), default=0))
 
     def _resize_virtual(self) -> None:
         width = sum(w + 2 * PADDING for w in self._widths)

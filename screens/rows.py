@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 
 Cell = str | Text | object  # objects show as str(cell), computed at render time
@@ -18,3 +19,8 @@ class Row:
 
 
 STYLES = {"failed": "bold red", "warn": "yellow"}
+
+
+def text_width(text: str) -> int:
+    """Cells ``text`` takes on the terminal (``len`` where that is the same, at C speed)."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)

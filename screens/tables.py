@@ -9,7 +9,7 @@ from itertools import chain, compress, repeat, zip_longest
 from operator import is_not
 from typing import Any
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -23,7 +23,7 @@ from textual.widgets.data_table import CellKey, DuplicateKey, RowKey
 from textual.widgets.data_table import Row as DataRow
 
 from .plain import clean
-from .rows import STYLES, Cell, Row
+from .rows import STYLES, Cell, Row, text_width
 
 AWAY = Coordinate(-2, 0)  # the cursor as rows other than the cursor's row see it: on none
 
@@ -84,8 +84,7 @@ def _empty(cache: LRUCache[Any, Any]) -> None:
 
 
 def _width(cell: object) -> int:
-    text = cell.plain if isinstance(cell, Text) else str(cell)
-    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+    return text_width(cell.plain if isinstance(cell, Text) else str(cell))
 
 
 class FastTable(DataTable[Any]):
