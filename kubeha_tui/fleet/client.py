@@ -158,10 +158,7 @@ class FleetClient:
         return doc
 
     def pages(
-        self,
-        path: str,
-        key: str,
-        query: dict[str, str] | None = None,
+        self, path: str, key: str, query: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """Every item of a paginated collection; ``{}`` is an empty page.
 
@@ -253,14 +250,9 @@ class FleetClient:
                 return None
             raise
 
-    def states(
-        self,
-        machine_id: str = "",
-        unit_name: str = "",
-    ) -> list[UnitState]:
+    def states(self, machine_id: str = "", unit_name: str = "") -> list[UnitState]:
         query = {k: v for k, v in (("machineID", machine_id), ("unitName", unit_name)) if v}
-        pages = self.pages("/state", "states", query)
-        return [UnitState.from_json(d) for d in pages]
+        return [UnitState.from_json(d) for d in self.pages("/state", "states", query)]
 
     def machines(self) -> list[Machine]:
         return [Machine.from_json(d) for d in self.pages("/machines", "machines")]
