@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -382,6 +383,33 @@ def test_failed_mounts_are_retried_with_the_kubelets_backoff() -> None:
     assert counts == [1, 1, 1, 2, 2, 3, 3, 4, 5]
     (failed,) = [e for e in api.store.items("events", "default") if e["reason"] == "FailedMount"]
     assert 'secret "missing" not found' in failed["message"] and failed["type"] == "Warning"
+
+
+def test_pod_ips_are_unique_when_two_threads_start_pods_at_once() -> None:
+    """seed_large starts pods from its own thread while the controller's loop runs: one
+    generator shared by both raised "generator already executing" (a CI failure)."""
+    controller = Controller(KubeAPI(POSES["modern"], Store()), start_delay=0)
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": []}, "status": {}}
+    found: list[str] = []
+    errors: list[BaseException] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to meet the race
+    try:
+
+        def start_many() -> None:
+            try:
+                found.extend(controller.running(pod)["status"]["podIP"] for _ in range(3000))
+            except BaseException as error:  # the test reports it
+                errors.append(error)
+
+        threads = [threading.Thread(target=start_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and len(found) == len(set(found)) == 12000
 
 
 def test_the_1_5_pose_answers_as_1_5_did() -> None:

@@ -63,6 +63,7 @@ class Controller:
             str(ip)
             for ip in itertools.islice(ipaddress.ip_network("10.32.0.0/12").hosts(), 1, None)
         )
+        self._ips_lock = threading.Lock()  # seed_large assigns IPs from its own thread
         self._rr = itertools.count()
         self._scheduled_at: dict[str, float] = {}
         self._stop = threading.Event()
@@ -400,12 +401,16 @@ class Controller:
             self._terminating.pop(uid, None)
             self.store.remove("pods", key_of(pod))
 
+    def next_pod_ip(self) -> str:
+        with self._ips_lock:
+            return next(self._pod_ips)
+
     def running(self, pod: Obj) -> Obj:
         new = copy.deepcopy(pod)
         started = now()
         new["status"] = {
             "phase": "Running", "hostIP": pod["status"].get("hostIP") or pod["spec"].get("nodeName"),
-            "podIP": next(self._pod_ips), "startTime": started, "qosClass": "BestEffort",
+            "podIP": self.next_pod_ip(), "startTime": started, "qosClass": "BestEffort",
             "conditions": [{"type": t, "status": "True", "lastTransitionTime": started}
                            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
             "containerStatuses": [{
