@@ -104,6 +104,9 @@ def private_env(tmp: Path) -> dict[str, str]:
            "XDG_STATE_HOME": str(tmp / "state"), "XDG_RUNTIME_DIR": str(tmp / "run")}  # fmt: skip
     for var in ("KUBECONFIG", "CEPH_CONF", "FLEETCTL_ENDPOINT", "FLEETCTL_TUNNEL"):
         env.pop(var, None)
+    # An installed wheel's modules are compiled at install; with this set (as in some shells
+    # and CI), ours would be compiled from source at every start and the label app's not.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     (tmp / "run").mkdir(mode=0o700)
     return env
 
