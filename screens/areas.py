@@ -132,6 +132,5 @@ class ClusterScreen(DiagnosingScreen):
             self.query_one("#cluster-pods", PaneTable).show(self._pods.rows(pods))
             self.query_one("#cluster-services", PaneTable).show(self._services.rows(services))
 
-    def on_resize(self, event: events.Resize) -> None:
-        super().on_resize(event)
+    def on_resize(self, event: events.Resize) -> None:  # AreaScreen's _on_resize runs too
         self.query_one("#panes").set_class(event.size.width >= WIDE_AT, "wide")

@@ -10,6 +10,7 @@ from textual import events
 from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 
@@ -62,9 +63,6 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     SHORT_BELOW: ClassVar[int] = 20  # lines; fewer: the compact layout (class -short)
 
-    def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.height < self.SHORT_BELOW, "-short")
-
     def __init__(self) -> None:
         super().__init__()
         # Styled as it mounts, with the stylesheet as it is now. Textual (8.2) counts a new
@@ -85,6 +83,37 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     _painted = False  # FramePainted was posted
     _paint_deferred = False  # a paint was skipped in a batch, none made since
+    _layout_deferred = False  # a layout was skipped in a batch, none made since
+
+    def _refresh_layout(self, size: Size | None = None, scroll: bool = False) -> None:
+        """Lay the screen out, but not before its first frame while the app batches: the
+        first screen resumes while the app still mounts, in a batch, and Textual (8.2) laid
+        it out then, again for the Resize that layout posts to the screen itself, and again
+        for the app's start-up Resize; only that third one painted. Now the layout waits
+        for the batch to end and is made once."""
+        if not self._painted and self.app._batch_count and not scroll:
+            self._layout_deferred = True
+            self._defer_paint()
+            return
+        self._layout_deferred = False
+        super()._refresh_layout(size, scroll)
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        """A Resize to the size the screen was just laid out at, with no layout asked for
+        since (the one its own layout posts to it, the app's start-up one), changes
+        nothing: skip the full layout Textual would make again. (One handler per class:
+        Textual calls ``_on_resize`` or ``on_resize``, not both.)"""
+        self.set_class(event.size.height < self.SHORT_BELOW, "-short")
+        if (
+            event.size == self._compositor.size
+            and not self._layout_widgets
+            and not self._layout_deferred
+        ):
+            event.stop()
+            for screen in self.app._background_screens:
+                screen._screen_resized(event.size)
+            return
+        await super()._on_resize(event)
 
     def _compositor_refresh(self) -> None:
         """Paint the screen, but not while the app batches updates: Textual (8.2) renders
@@ -92,9 +121,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         resumes while the app still mounts inside a batch, lost a whole-screen render
         (30-60 ms) and then showed only a partial frame until a later full one."""
         if self.app._batch_count:
-            if not self._paint_deferred:
-                self._paint_deferred = True
-                self.app.call_later(self._paint_after_batch)
+            self._defer_paint()
             return
         self._paint_deferred = False
         super()._compositor_refresh()
@@ -102,11 +129,18 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
             self._painted = True
             self.app.post_message(FramePainted())
 
+    def _defer_paint(self) -> None:
+        if not self._paint_deferred:
+            self._paint_deferred = True
+            self.app.call_later(self._paint_after_batch)
+
     def _paint_after_batch(self) -> None:
-        """Repaint the whole screen once the batch is over, unless a paint came first (the
-        layout that follows the start-up batch paints it all)."""
+        """Lay out and paint the whole screen once the batch is over, unless that came
+        first (the app's start-up Resize, after the batch, lays it out and paints it)."""
         if self.app._batch_count:
             self.set_timer(0.01, self._paint_after_batch)
+        elif self._layout_deferred:
+            self._refresh_layout(self.app.size)
         elif self._paint_deferred:
             self._paint_deferred = False
             self.refresh()
