@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from textual import events
+from textual._compositor import Compositor, ReflowResult
+from textual.geometry import Size
 from textual.message import Message
+from textual.widget import Widget
 from textual.worker import Worker
 
 from kubeha_tui.config import Settings
@@ -83,3 +87,31 @@ print(sorted(m for m in ("textual.widgets._data_table", "kubeha_tui.screens.tabl
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd="/", env=env)  # fmt: skip
     assert out.stdout.strip() == "[]", out.stdout
+
+
+async def test_the_first_screen_is_laid_out_once_before_its_first_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual (8.2) laid the first screen out three times before painting it (in the
+    start-up batch, for the Resize that layout posts to the screen itself, for the app's
+    Resize). Once is enough: the others were at the same size, with nothing changed."""
+    layouts: list[bool] = []  # one per full layout: was the first frame painted before it?
+    reflow = Compositor.reflow
+
+    def counted(self: Compositor, parent: Widget, size: Size) -> ReflowResult:
+        layouts.append(bool(getattr(parent, "_painted", True)))
+        return reflow(self, parent, size)
+
+    monkeypatch.setattr(Compositor, "reflow", counted)
+    settings = Settings(fleet_endpoint=f"unix://{tmp_path}/no-fleet.sock",
+                        kube_server="http://127.0.0.1:9", ceph_conf=str(tmp_path / "none.conf"))  # fmt: skip
+    seen: list[Message] = []
+    app = KubehaApp(settings)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await until(pilot, lambda: any(isinstance(m, FramePainted) for m in seen),
+                    what="the first frame")  # fmt: skip
+        assert layouts.count(False) == 1, layouts
+        units = app.screen.query_one("#cluster-units")
+        assert units.region.width == 38  # one of three panes side by side
+        await pilot.resize_terminal(100, 30)  # a new size is laid out again: stacked panes
+        await until(pilot, lambda: units.region.width == 98, what="the stacked layout")
