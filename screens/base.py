@@ -148,7 +148,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.TITLE_TEXT)
         yield from self.compose_body()
-        yield KeysFooter(compact=True, show_command_palette=False)  # Ctrl+P is in F1 help
+        yield KeysFooter()  # Ctrl+P is in F1 help
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -3,12 +3,14 @@ footer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual import events
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from kubeha_tui.status import BackendStatus
 
@@ -115,27 +117,98 @@ class BackendLine(Static):
         self.set_class(bool(trouble(status)), "-trouble")
 
 
-class KeysFooter(Footer):
-    """Textual's Footer with its keys composed at once, and composed again only when the
-    keys it shows change. The stock one mounts empty, then recomposes when the screen's
-    bindings signal comes (one more style and layout pass before the first frame), and
-    again at every focus change, whether or not its keys changed."""
+class KeysFooter(Widget, can_focus=False):
+    """The keys of the screen's bindings on one line, drawn as Textual's compact Footer
+    draws them (the key in bold, its description, a space between keys; a disabled key
+    dim). One widget: the stock Footer is a container of one widget per key, composed
+    again at every focus change, and cost the first frame a widget tree, its styles and
+    its layout. A click on a key presses it; hovering one shows its tooltip."""
 
-    _shown: tuple[Any, ...] | None = None
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"keys-footer--key", "keys-footer--description"}
+    DEFAULT_CSS = """
+    KeysFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        & > .keys-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        & > .keys-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+    }
+    """
 
-    def _keys(self) -> tuple[Any, ...]:
-        return tuple(
-            (binding.key, binding.description, enabled, tooltip)
-            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
-            if binding.show
-        )
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: tuple[FooterKey, ...] = ()
+        self._spans: list[tuple[int, int, FooterKey]] = []  # cells each key covers
 
-    def compose(self) -> ComposeResult:
-        self.set_reactive(Footer._bindings_ready, True)
-        self._shown = self._keys()
-        yield from super().compose()
+    def on_mount(self) -> None:
+        self._keys = self._shown_keys()
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
 
-    def bindings_changed(self, screen: Screen[Any]) -> None:
-        if screen is self.screen and self.is_attached and self._keys() == self._shown:
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _shown_keys(self) -> tuple[FooterKey, ...]:
+        """One key per action (its first binding), as the stock Footer shows them."""
+        keys: dict[str, FooterKey] = {}
+        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in keys:
+                keys[binding.action] = FooterKey(
+                    binding.key, self.app.get_key_display(binding), binding.description,
+                    enabled, tooltip or binding.tooltip,
+                )  # fmt: skip
+        return tuple(keys.values())
+
+    def _bindings_changed(self, screen: Screen[Any]) -> None:
+        keys = self._shown_keys()
+        if keys != self._keys:
+            self._keys = keys
+            self.refresh()
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("keys-footer--key")
+        description_style = self.get_component_rich_style("keys-footer--description")
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self._spans = []
+        for key in self._keys:
+            if self._spans:
+                line.append(" ")  # the stock Footer's margin between keys
+            start = line.cell_len
+            dim = Style(dim=True) if not key.enabled else Style()
+            line.append(key.display, key_style + dim)
+            if key.description:
+                line.append(f" {key.description}", description_style + dim)
+            self._spans.append((start, line.cell_len, key))
+        return line
+
+    def _key_at(self, x: int) -> FooterKey | None:
+        return next((key for start, end, key in self._spans if start <= x < end), None)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        key = self._key_at(event.x)
+        if key is None:
             return
-        super().bindings_changed(screen)
+        if key.enabled:
+            self.app.simulate_key(key.key)
+        else:
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        key = self._key_at(event.x)
+        self.tooltip = key.tooltip if key is not None and key.tooltip else None
+
+
+class FooterKey(NamedTuple):
+    key: str
+    display: str
+    description: str
+    enabled: bool
+    tooltip: str

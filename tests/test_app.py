@@ -18,6 +18,7 @@ from kubeha_tui.sandbox.ceph import CephSandbox
 from kubeha_tui.screens.app import KubehaApp
 from kubeha_tui.screens.base import AreaScreen
 from kubeha_tui.screens.poll_messages import BackendPolled, SSHStateChanged
+from kubeha_tui.screens.widgets import KeysFooter
 
 from .support.stall import stalled_server
 from .support.ui import text_of, until
@@ -161,11 +162,34 @@ async def test_read_only_hides_destructive_actions(settings: Settings, read_only
         await app.push_screen(DangerScreen())
         await pilot.press("w", "v")
         footer_keys = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        footer = app.screen.query_one(KeysFooter).render().plain
         palette = {c.title for c in app.get_system_commands(app.screen)}
     assert DangerScreen.done == (["view"] if read_only else ["wipe", "view"])
     assert ("wipe" in footer_keys) is not read_only
+    assert footer == ("v View f1 Help q Quit" if read_only else "w Wipe v View f1 Help q Quit")
     assert ("Danger: Wipe" in palette) is not read_only
     assert "Danger: View" in palette
+
+
+async def test_the_footer_follows_the_bindings_and_a_click_presses_a_key(
+    settings: Settings,
+) -> None:
+    DangerScreen.done.clear()
+    app = KubehaApp(settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.push_screen(DangerScreen())
+        await pilot.pause()
+        footer = app.screen.query_one(KeysFooter)
+        assert footer.render().plain == "w Wipe v View f1 Help q Quit"
+        await pilot.click(KeysFooter, offset=(8, 0))  # on "View"
+        await pilot.click(KeysFooter, offset=(6, 0))  # the gap between two keys: nothing
+        assert DangerScreen.done == ["view"]
+        app.read_only = True  # the bindings change: the footer follows
+        app.screen.refresh_bindings()
+        await until(pilot, lambda: footer.render().plain == "v View f1 Help q Quit",
+                    what="the footer without Wipe")  # fmt: skip
+        await pilot.click(KeysFooter, offset=(0, 0))
+        assert DangerScreen.done == ["view", "view"]
 
 
 @pytest.fixture
