@@ -14,6 +14,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 
+from .compositor import VisibleCompositor
 from .widgets import KeysFooter, StatusBar
 from .workers import ReportsWorkerErrors
 
@@ -65,6 +66,7 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self._compositor = VisibleCompositor()  # renders only lines that show
         # Styled as it mounts, with the stylesheet as it is now. Textual (8.2) counts a new
         # screen as out of date and re-parses every stylesheet when it is first shown: twice
         # over before the first frame (~10 ms).
