@@ -54,10 +54,14 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
             box.active = panes[(panes.index(box.active) + step) % len(panes)]
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Keys go to the table of the tab just shown (a hidden table keeps none)."""
+        """Keys go to the table of the tab just shown (a hidden table keeps none). A late
+        activation of a tab since left (the first tab's, when the operator switched before
+        the first frame) moves nothing."""
         # Imported here: the Cluster screen, drawn first, has no DataTable.
         from textual.widgets import DataTable  # noqa: PLC0415
 
+        if event.tabbed_content.active != event.pane.id:
+            return
         tables = event.pane.query(DataTable)
         if tables:
             tables.first().focus()

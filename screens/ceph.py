@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Select, Static, TabPane
 from textual.worker import get_current_worker
 
 from kubeha_tui.ceph.backend import Stopped
@@ -37,7 +37,7 @@ from .dialogs import ConfirmScreen
 from .messages import ActionFinished, DeleteEnded, DeleteProgressed, ImageRead
 from .plain import clean, plain, plain_text
 from .rows import Row
-from .tabbed import TabbedTableScreen
+from .tabbed import SteadyTabbedContent, TabbedTableScreen
 from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
 
@@ -184,7 +184,7 @@ class CephScreen(TabbedTableScreen):
         yield BackendLine("ceph")
         yield Static(OFFER, id="ceph-offer", classes="hidden")
         yield Static("", id="ceph-health")
-        with TabbedContent(id="ceph-tabs"):
+        with SteadyTabbedContent(id="ceph-tabs"):
             with TabPane("Images", id="images"):
                 yield Select([], prompt="pool", allow_blank=True, id="ceph-pool")
                 yield table("ceph-images", IMAGE_COLUMNS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, TabbedContent, TabPane
+from textual.widgets import DataTable, TabPane
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.fleet.actions import Plan
@@ -27,7 +27,7 @@ from kubeha_tui.fleet.service import FleetService
 from .dialogs import ConfirmScreen, OutputScreen
 from .messages import ActionFinished, PlanReady
 from .rows import Row
-from .tabbed import TabbedTableScreen
+from .tabbed import SteadyTabbedContent, TabbedTableScreen
 from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
 
@@ -131,7 +131,7 @@ class FleetScreen(TabbedTableScreen):
 
     def compose_body(self) -> ComposeResult:
         yield BackendLine("fleet")
-        with TabbedContent(id="fleet-tabs"):
+        with SteadyTabbedContent(id="fleet-tabs"):
             with TabPane("Units", id="units"):
                 yield table("fleet-units", UNIT_COLUMNS)
             with TabPane("Machines", id="machines"):

@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, RichLog, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, RichLog, Select, Static, TabPane
 
 from kubeha_tui.errors import ServiceError
 from kubeha_tui.kube import actions
@@ -29,7 +29,7 @@ from .kube_rows import (
 )
 from .messages import ActionFinished, PlanReady
 from .plain import plain, plain_text
-from .tabbed import TabbedTableScreen
+from .tabbed import SteadyTabbedContent, TabbedTableScreen
 from .tables import FastTable, selected_key, table
 from .widgets import BackendLine
 
@@ -106,7 +106,7 @@ class KubeScreen(TabbedTableScreen):
         with Horizontal(id="kube-bar"):
             yield Select([], prompt=ALL, allow_blank=True, id="kube-ns", compact=True)
             yield Static("", id="kube-notes")
-        with TabbedContent(id="kube-tabs"):
+        with SteadyTabbedContent(id="kube-tabs"):
             for tab, title in zip(
                 self.TABS, ("Pods", "Services", "Deployments", "Nodes"), strict=True
             ):

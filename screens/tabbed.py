@@ -7,11 +7,27 @@ from typing import ClassVar
 
 from textual import on
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
 
 from .base import AreaScreen
 from .messages import ActionFinished
 from .tables import View
+
+
+class SteadyTabbedContent(TabbedContent):
+    """A TabbedContent that a focus already gone from a pane does not switch to it.
+
+    Textual (8.2) shows the pane a focused widget is in when that pane's Focused message
+    arrives, even if the focus has moved on meanwhile. With the screen's keys sent to the
+    table of the tab just shown, two such moves in flight (the first tab's, from the
+    start, and the operator's switch) switched the tab back and forth for as long as the
+    screen was open."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.screen.focused
+        if focused is None or event.tab_pane not in focused.ancestors_with_self:
+            event.prevent_default()
+            event.stop()
 
 
 class TabbedTableScreen(AreaScreen):

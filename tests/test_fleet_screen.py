@@ -10,7 +10,7 @@ import pytest
 from rich.text import Text
 from textual import events
 from textual.message import Message
-from textual.widgets import DataTable, RichLog, TabbedContent
+from textual.widgets import DataTable, RichLog, TabbedContent, TabPane
 
 from kubeha_tui.config import Settings, SSHTarget
 from kubeha_tui.fleet.actions import PIDALIO_WARNING
@@ -232,6 +232,28 @@ async def test_changed_cells_widen_their_column(app: KubehaApp, fleet: FleetServ
         await until(pilot, lambda: "inactive" in {str(c) for c in units.get_column(active)})
         await until(pilot, lambda: units.columns[active].content_width >= len("inactive"),
                     what="the column widened")  # fmt: skip
+
+
+@pytest.mark.parametrize("late", ["activated", "focused"])
+async def test_a_late_message_of_a_tab_left_keeps_the_tab_and_the_keys(
+    app: KubehaApp, late: str
+) -> None:
+    """The first tab's activation, or its table's focus, can arrive after the operator
+    switched tabs (before the first frame): the tab and the keys stay where they are (the
+    two switched the tab back and forth for as long as the screen was open)."""
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, app)
+        box = app.screen.query_one(TabbedContent)
+        box.active = "files"
+        await until(pilot, lambda: app.focused is table(app, "files"), what="the files table")
+        units = box.get_pane("units")
+        if late == "activated":
+            box.post_message(TabbedContent.TabActivated(box, box.get_tab("units")))
+        else:
+            units.post_message(TabPane.Focused(units))
+        for _ in range(4):
+            await pilot.pause()
+        assert box.active == "files" and app.focused is table(app, "files")
 
 
 async def test_enter_on_a_unit_file_shows_it_as_fleetctl_cat(
