@@ -101,25 +101,26 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
             self._layout_deferred = True
             self._defer_paint()
             return
-        self._layout_deferred = False
+        if self._layout_deferred:  # a scroll's partial layout does not stand for it
+            scroll, self._layout_deferred = False, False
         super()._refresh_layout(size, scroll)
 
     async def _on_resize(self, event: events.Resize) -> None:
         """A Resize to the size the screen was just laid out at, with no layout asked for
         since (the one its own layout posts to it, the app's start-up one), changes
-        nothing: skip the full layout Textual would make again. (One handler per class:
-        Textual calls ``_on_resize`` or ``on_resize``, not both.)"""
+        nothing: skip the full layout Textual would make again. Textual calls this
+        class's handler, then Screen's, which lays the screen out, unless the default
+        is prevented."""
         self.set_class(event.size.height < self.SHORT_BELOW, "-short")
         if (
             event.size == self._compositor.size
             and not self._layout_widgets
             and not self._layout_deferred
         ):
+            event.prevent_default()
             event.stop()
             for screen in self.app._background_screens:
                 screen._screen_resized(event.size)
-            return
-        await super()._on_resize(event)
 
     def _compositor_refresh(self) -> None:
         """Paint the screen, but not while the app batches updates: Textual (8.2) renders
@@ -145,10 +146,13 @@ class AreaScreen(ReportsWorkerErrors, Screen[None]):
         first (the app's start-up Resize, after the batch, lays it out and paints it)."""
         if self.app._batch_count:
             self.set_timer(0.01, self._paint_after_batch)
-        elif self._layout_deferred:
+            return
+        self._paint_deferred = False  # a later batch defers again, whatever happens now
+        if not self.is_attached:
+            return
+        if self._layout_deferred:
             self._refresh_layout(self.app.size)
-        elif self._paint_deferred:
-            self._paint_deferred = False
+        else:
             self.refresh()
 
     def compose(self) -> ComposeResult:

@@ -254,6 +254,9 @@ async def test_a_late_message_of_a_tab_left_keeps_the_tab_and_the_keys(
         for _ in range(4):
             await pilot.pause()
         assert box.active == "files" and app.focused is table(app, "files")
+        table(app, "units").focus()  # a focus that stays in a pane still shows it
+        await until(pilot, lambda: box.active == "units", what="the units tab")
+        assert app.focused is table(app, "units")
 
 
 async def test_enter_on_a_unit_file_shows_it_as_fleetctl_cat(

@@ -113,5 +113,20 @@ async def test_the_first_screen_is_laid_out_once_before_its_first_frame(
         assert layouts.count(False) == 1, layouts
         units = app.screen.query_one("#cluster-units")
         assert units.region.width == 38  # one of three panes side by side
+        await pilot.pause()
+        screen, before = app.screen, len(layouts)
+        resized: list[Size] = []  # the screen laid out for a Resize
+        monkeypatch.setattr(screen, "_screen_resized", resized.append)
+        screen.post_message(events.Resize(screen.size, screen.size))  # the same size again
+        await pilot.pause()
+        assert len(layouts) == before and resized == []  # changes nothing: no layout
+        monkeypatch.undo()
+
+        def counted_resize(size: Size) -> None:
+            resized.append(size)
+            type(screen)._screen_resized(screen, size)
+
+        monkeypatch.setattr(screen, "_screen_resized", counted_resize)
         await pilot.resize_terminal(100, 30)  # a new size is laid out again: stacked panes
         await until(pilot, lambda: units.region.width == 98, what="the stacked layout")
+        assert resized == [Size(100, 30)]  # once (it was twice)
