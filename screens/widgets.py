@@ -122,10 +122,13 @@ class KeysFooter(Widget, can_focus=False):
     draws them (the key in bold, its description, a space between keys; a disabled key
     dim). One widget: the stock Footer is a container of one widget per key, composed
     again at every focus change, and cost the first frame a widget tree, its styles and
-    its layout. A click on a key presses it; hovering one shows its tooltip."""
+    its layout. A click on a key presses it; the key under the mouse is highlighted, as
+    there, and shows its tooltip."""
 
     ALLOW_SELECT = False
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"keys-footer--key", "keys-footer--description"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "keys-footer--key", "keys-footer--description", "keys-footer--hover"
+    }  # fmt: skip
     DEFAULT_CSS = """
     KeysFooter {
         dock: bottom;
@@ -141,6 +144,9 @@ class KeysFooter(Widget, can_focus=False):
             color: $footer-description-foreground;
             background: $footer-description-background;
         }
+        & > .keys-footer--hover {
+            background: $block-hover-background;
+        }
     }
     """
 
@@ -148,6 +154,7 @@ class KeysFooter(Widget, can_focus=False):
         super().__init__()
         self._keys: tuple[FooterKey, ...] = ()
         self._spans: list[tuple[int, int, FooterKey]] = []  # cells each key covers
+        self._hovered: FooterKey | None = None  # the enabled key under the mouse
 
     def on_mount(self) -> None:
         self._keys = self._shown_keys()
@@ -176,13 +183,14 @@ class KeysFooter(Widget, can_focus=False):
     def render(self) -> Text:
         key_style = self.get_component_rich_style("keys-footer--key")
         description_style = self.get_component_rich_style("keys-footer--description")
+        hover = Style(bgcolor=self.get_component_rich_style("keys-footer--hover").bgcolor)
         line = Text(no_wrap=True, overflow="crop", end="")
         self._spans = []
         for key in self._keys:
             if self._spans:
                 line.append(" ")  # the stock Footer's margin between keys
             start = line.cell_len
-            dim = Style(dim=True) if not key.enabled else Style()
+            dim = Style(dim=True) if not key.enabled else hover if key == self._hovered else Style()
             line.append(key.display, key_style + dim)
             if key.description:
                 line.append(f" {key.description}", description_style + dim)
@@ -204,6 +212,16 @@ class KeysFooter(Widget, can_focus=False):
     def on_mouse_move(self, event: events.MouseMove) -> None:
         key = self._key_at(event.x)
         self.tooltip = key.tooltip if key is not None and key.tooltip else None
+        self._hover(key if key is not None and key.enabled else None)
+
+    def on_leave(self) -> None:
+        self._hover(None)
+
+    def _hover(self, key: FooterKey | None) -> None:
+        if key != self._hovered:
+            self._hovered = key
+            self.styles.pointer = "default" if key is None else "pointer"
+            self.refresh()
 
 
 class FooterKey(NamedTuple):

@@ -184,6 +184,14 @@ async def test_the_footer_follows_the_bindings_and_a_click_presses_a_key(
         await pilot.click(KeysFooter, offset=(8, 0))  # on "View"
         await pilot.click(KeysFooter, offset=(6, 0))  # the gap between two keys: nothing
         assert DangerScreen.done == ["view"]
+        hover = footer.get_component_rich_style("keys-footer--hover").bgcolor
+        await pilot.hover(KeysFooter, offset=(8, 0))  # the key under the mouse is lit
+        assert footer.render().get_style_at_offset(app.console, 8).bgcolor == hover
+        assert footer.render().get_style_at_offset(app.console, 0).bgcolor != hover
+        assert footer.styles.pointer == "pointer"
+        await pilot.hover(KeysFooter, offset=(6, 0))  # the gap: no key is
+        assert footer.render().get_style_at_offset(app.console, 8).bgcolor != hover
+        assert footer.styles.pointer == "default"
         app.read_only = True  # the bindings change: the footer follows
         app.screen.refresh_bindings()
         await until(pilot, lambda: footer.render().plain == "v View f1 Help q Quit",
