@@ -8,8 +8,11 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import Static
 
+from .compositor import render_alike
 from .diagnosing import DiagnosingScreen, FindingsUpdated, verdict_text
 from .pane_table import PaneTable
 from .rows import Row
@@ -38,6 +41,10 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         yield BackendLine(self._backend)
         yield self._body
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Between the top and bottom borders every line is the same: the two sides.
+        return render_alike(super().render_lines, crop, range(1, self.region.height - 1))
 
 
 class ClusterScreen(DiagnosingScreen):

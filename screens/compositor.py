@@ -33,6 +33,26 @@ def runs(lines: Sequence[int]) -> Iterator[tuple[int, int]]:
         yield start, previous + 1
 
 
+def render_alike(
+    render: Callable[[Region], list[Strip]], crop: Region, alike: range
+) -> list[Strip]:
+    """The lines of ``crop`` as ``render`` makes them, where the lines in ``alike`` are
+    known to be the same: one of them is rendered, and the others share its strip (Textual
+    styles every line on its own, ~0.1 ms each: a box's sides, an empty table's rows)."""
+    lines = crop.line_range
+    start, end = max(lines.start, alike.start), min(lines.stop, alike.stop)
+    if end - start < 2:
+        return render(crop)
+    x, width = crop.x, crop.width
+    strips: list[Strip] = []
+    if lines.start < start:
+        strips += render(Region(x, lines.start, width, start - lines.start))
+    strips += render(Region(x, start, width, 1)) * (end - start)
+    if end < lines.stop:
+        strips += render(Region(x, end, width, lines.stop - end))
+    return strips
+
+
 class VisibleCompositor(Compositor):
     def _render_chops(
         self, crop: Region, is_rendered_line: Callable[[int], bool]

@@ -24,6 +24,7 @@ from textual.geometry import Region, Size, Spacing
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .compositor import render_alike
 from .plain import clean
 from .rows import STYLES, Row, text_width
 
@@ -166,8 +167,9 @@ class PaneTable(ScrollView, can_focus=True):
         # The styles once for all the lines: ``rich_style`` walks the ancestors, and each
         # component's style is worked out again at every call.
         self._base_style, self._styles = self.rich_style, {}
-        try:
-            return super().render_lines(crop)
+        past_rows = range(max(1, len(self.shown) + 1 - self.scroll_offset.y), self.region.height)
+        try:  # the lines past the last row are the same blank line
+            return render_alike(super().render_lines, crop, past_rows)
         finally:
             self._styles = None
 

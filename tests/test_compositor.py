@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
 from textual.geometry import Region
+from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widgets import Static
 
+from kubeha_tui.screens.areas import Pane
 from kubeha_tui.screens.compositor import VisibleCompositor, runs
+from kubeha_tui.screens.pane_table import PaneTable
+from kubeha_tui.screens.rows import Row
 
 rendered: dict[str, list[int]] = {}  # widget id -> the lines it rendered
 
@@ -77,3 +82,39 @@ async def test_the_same_frame_with_the_covered_lines_left_unrendered() -> None:
             updates.append([{x: s.text for x, s in line.items() if s} for line in update.chops])
         assert updates[0] == updates[1]
         assert any("changed" in text for line in updates[1] for text in line.values())
+
+
+class Panes(App[None]):
+    """A Cluster screen pane: a titled box around a backend line and a table."""
+
+    CSS = ".pane { border: round green; height: 1fr; } .pane PaneTable { height: 1fr; }"
+    backends: reactive[dict[str, Any]] = reactive(dict)
+
+    def compose(self) -> ComposeResult:
+        yield Pane("Units", "fleet", PaneTable(("UNIT", "STATE"), id="table"))
+
+
+def stock(widget: Any, crop: Region) -> list[list[tuple[str, str]]]:
+    widget._styles_cache.clear()  # every line rendered on its own, as Textual renders
+    return texts(super(type(widget), widget).render_lines(crop))
+
+
+@pytest.mark.parametrize("shown", [0, 3])
+async def test_a_pane_and_its_table_share_the_strips_of_lines_alike(shown: int) -> None:
+    app = Panes()
+    async with app.run_test(size=(30, 16)) as pilot:
+        table = app.query_one(PaneTable)
+        table.show([Row(f"u{i}", (f"unit-{i}", "active")) for i in range(shown)])
+        await pilot.pause()
+        for widget in (app.query_one(Pane), table):
+            height, width = widget.region.height, widget.region.width
+            for crop in (Region(0, 0, width, height), Region(2, 1, width - 4, height - 2),
+                         Region(0, height - 3, width, 3), Region(0, 0, width, 2)):  # fmt: skip
+                widget._styles_cache.clear()
+                strips = widget.render_lines(crop)
+                assert len(strips) == crop.height
+                assert texts(strips) == stock(widget, crop), (widget, crop)
+        widget._styles_cache.clear()
+        lines = table.render_lines(Region(0, 0, table.region.width, table.region.height))
+        blank = lines[shown + 1 :]  # past the rows: one strip for every line
+        assert len(blank) >= 2 and all(strip is blank[0] for strip in blank)
