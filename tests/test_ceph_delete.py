@@ -88,6 +88,15 @@ async def start_delete(pilot: Any, app: KubehaApp, name: str, what: str) -> Dele
     return dialog
 
 
+async def close(pilot: Any, app: KubehaApp, dialog: DeleteImageScreen) -> None:
+    """Click Close as an operator does once it shows (it is laid out in the frame after the
+    end), then wait for the Ceph screen."""
+    button = dialog.query_one("#close")
+    await until(pilot, lambda: button.display and button.region.width > 0, what="Close shown")
+    await pilot.click("#close")
+    await until(pilot, lambda: isinstance(app.screen, CephScreen), what="the dialog closed")
+
+
 def ceph_names(ceph: CephService) -> list[str]:
     return [i.name for i in list_names(ceph, "rbd")]
 
@@ -114,8 +123,7 @@ async def test_progress_reaches_the_end_and_the_image_is_gone(
             fed = [m for m in seen if isinstance(m, DeleteProgressed)]
             assert fed and {(m.key, m.total) for m in fed} == {("rbd/del-small", 256)}
             assert dialog.query_one("#cancel").has_class("hidden")
-            await pilot.click("#close")
-            await until(pilot, lambda: isinstance(app.screen, CephScreen), what="the dialog closed")
+            await close(pilot, app, dialog)
             await until(pilot, lambda: "del-small" not in images(app), what="the row gone")
     assert "del-small" not in ceph_names(ceph)
 
@@ -141,7 +149,7 @@ async def test_cancel_leaves_it_half_deleted_and_a_background_delete_finishes_it
             done, total = dialog.progress
             assert total == BIG >> 22 and done < total
             assert "Ctrl+D on its row finishes" in text_of(dialog.query_one("#delete-note"))
-            await pilot.click("#close")
+            await close(pilot, app, dialog)
             await until(
                 pilot, lambda: state(app, "del-big").startswith("half-deleted"), what="half-deleted"
             )
