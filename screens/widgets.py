@@ -190,10 +190,13 @@ class KeysFooter(Widget, can_focus=False):
             if self._spans:
                 line.append(" ")  # the stock Footer's margin between keys
             start = line.cell_len
-            dim = Style(dim=True) if not key.enabled else hover if key == self._hovered else Style()
-            line.append(key.display, key_style + dim)
+            if not key.enabled:
+                look = Style(dim=True)
+            else:
+                look = hover if key == self._hovered else Style()
+            line.append(key.display, key_style + look)
             if key.description:
-                line.append(f" {key.description}", description_style + dim)
+                line.append(f" {key.description}", description_style + look)
             self._spans.append((start, line.cell_len, key))
         return line
 
